@@ -1,0 +1,560 @@
+"""The sandbox's HTTP surface: OAuth token endpoint, versions, sObjects, query, collections, limits.
+
+Wire formats follow the reference sheet: error bodies are JSON arrays of
+``{"message", "errorCode", "fields"}`` (§2.3) except the token endpoint's ``{"error",
+"error_description"}`` (§1.3); every authenticated REST response carries ``Sforce-Limit-Info`` (§2.4).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ml_connector.sandbox._control import FaultMiddleware, control_routes
+from ml_connector.sandbox.salesforce._collections import collection_routes
+from ml_connector.sandbox.salesforce._describe import describe_global, describe_object
+from ml_connector.sandbox.salesforce._ids import is_valid_id
+from ml_connector.sandbox.salesforce._schema import SCHEMA, ObjectSpec
+from ml_connector.sandbox.salesforce._sessions import Session, token_signature
+from ml_connector.sandbox.salesforce._soql import QueryError, evaluate, parse_query, to_json_value
+from ml_connector.sandbox.salesforce._values import ApiError, SaveFailed
+
+if TYPE_CHECKING:
+    from ml_connector.sandbox.salesforce import SalesforceSandbox
+
+__all__ = ["RestCall", "build_app", "error_response", "sf_errors"]
+
+_RELEASES = {
+    "58.0": "Summer '23",
+    "59.0": "Winter '24",
+    "60.0": "Spring '24",
+    "61.0": "Summer '24",
+    "62.0": "Winter '25",
+    "63.0": "Spring '25",
+    "64.0": "Summer '25",
+    "65.0": "Winter '26",
+    "66.0": "Spring '26",
+}
+_CURSOR_LIFETIME = timedelta(days=2)  # §3.1: query locators live 2 days since API 56.0
+
+
+def sf_errors(status: int, *errors: ApiError, headers: dict[str, str] | None = None) -> JSONResponse:
+    """An error response in the REST array form of §2.3."""
+    return JSONResponse([e.rest() for e in errors], status_code=status, headers=headers)
+
+
+def _not_found() -> JSONResponse:
+    return sf_errors(404, ApiError("NOT_FOUND", "The requested resource does not exist"))
+
+
+def error_response(status: int) -> Response:
+    """Bodies for injected faults.
+
+    Salesforce never answers 429 and sends no ``Retry-After`` (§2.3); its throttling answer is
+    ``503 SERVER_UNAVAILABLE``, so an injected "429" comes out as that 503.
+    """
+    if status == 429:
+        return sf_errors(
+            503, ApiError("SERVER_UNAVAILABLE", "Server is temporarily unavailable, please try again.")
+        )
+    return sf_errors(
+        500,
+        ApiError(
+            "UNKNOWN_EXCEPTION",
+            "An unexpected error occurred. Please include this ErrorId if you contact support: 1928374655-12345 "
+            "(-1029384756)",
+        ),
+    )
+
+
+@dataclass
+class RestCall:
+    """What a REST handler gets: the request, its API version, session and ``Sforce-Call-Options``."""
+
+    request: Request
+    version: str
+    session: Session
+    client: str | None
+
+
+Handler = Callable[["SalesforceSandbox", RestCall], Awaitable[Response]]
+
+
+def _call_options_client(header: str | None) -> str | None:
+    """``client=ml-connector; defaultNamespace=x`` → ``ml-connector`` (``;`` now, ``,`` in older docs)."""
+    if not header:
+        return None
+    for part in header.replace(",", ";").split(";"):
+        key, _, value = part.strip().partition("=")
+        if key.strip().lower() == "client" and value.strip():
+            return value.strip()
+    return None
+
+
+def rest(sandbox: SalesforceSandbox, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """Wrap a handler with the version check, the session check and the API allocation."""
+
+    async def endpoint(request: Request) -> Response:
+        version = str(request.path_params.get("version", ""))
+        if not version.startswith("v") or version[1:] not in sandbox.api_versions:
+            return _not_found()
+        auth = request.headers.get("authorization", "")
+        scheme, _, token = auth.partition(" ")
+        session = sandbox.sessions.touch(token.strip()) if scheme.lower() in {"bearer", "oauth"} else None
+        if session is None:
+            # §1.4: the exact body SSF and our client key on.
+            return sf_errors(401, ApiError("INVALID_SESSION_ID", "Session expired or invalid"))
+        if not sandbox.allocation.consume():
+            return sf_errors(
+                403,
+                ApiError("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded."),
+                headers={"Sforce-Limit-Info": sandbox.limit_info()},
+            )
+        call = RestCall(
+            request, version[1:], session, _call_options_client(request.headers.get("sforce-call-options"))
+        )
+        try:
+            response = await handler(sandbox, call)
+        except SaveFailed as failed:
+            response = _save_failed(failed)
+        except QueryError as exc:
+            response = sf_errors(400, ApiError(exc.code, exc.message))
+        except json.JSONDecodeError as exc:
+            response = sf_errors(
+                400, ApiError("JSON_PARSER_ERROR", f"Unexpected character at [line:1, column:{exc.pos}]")
+            )
+        response.headers["Sforce-Limit-Info"] = sandbox.limit_info()
+        return response
+
+    return endpoint
+
+
+def _save_failed(failed: SaveFailed) -> Response:
+    if failed.status == 300:
+        # UNVERIFIED (reference §4.2): body shape of 300; we send the matching records' URLs as strings.
+        return JSONResponse(failed.matches, status_code=300)
+    return sf_errors(failed.status, *failed.errors)
+
+
+async def read_json(request: Request) -> Any:
+    """The request's JSON body (raises JSONDecodeError like the real parser refuses bad JSON)."""
+    raw = await request.body()
+    return json.loads(raw or b"null")
+
+
+def object_spec(name: str) -> ObjectSpec | None:
+    """An sObject by name (case-insensitive, as the URL accepts)."""
+    return SCHEMA.get(name) or next((o for n, o in SCHEMA.items() if n.lower() == name.lower()), None)
+
+
+def _invalid_type(name: str) -> Response:
+    return sf_errors(404, ApiError("NOT_FOUND", "The requested resource does not exist"))
+
+
+def record_json(
+    sandbox: SalesforceSandbox, obj: ObjectSpec, row: dict[str, Any], version: str, fields: list[str] | None
+) -> dict[str, Any]:
+    """A record as ``GET /sobjects/{type}/{id}`` returns it."""
+    out: dict[str, Any] = {
+        "attributes": {"type": obj.name, "url": f"/services/data/v{version}/sobjects/{obj.name}/{row['Id']}"}
+    }
+    for name in fields if fields is not None else list(obj.fields):
+        out[name] = to_json_value(row.get(name))
+    return out
+
+
+# --- OAuth and versions ---------------------------------------------------------------------------
+
+
+async def _token(sandbox: SalesforceSandbox, request: Request) -> Response:
+    def oauth_error(error: str, description: str) -> Response:
+        return JSONResponse({"error": error, "error_description": description}, status_code=400)
+
+    host = (request.headers.get("host") or "").split(":")[0].lower()
+    wanted = urlsplit(sandbox.my_domain).hostname if sandbox.my_domain else None
+    if (wanted and host != wanted.lower()) or host.split(".")[0] in {"login", "test"}:
+        # §1.1: the client credentials flow only works on the org's My Domain host.
+        return oauth_error("invalid_grant", "request not supported on this domain")
+    # application/x-www-form-urlencoded, parsed by hand (no multipart dependency needed).
+    form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
+    grant = form.get("grant_type", "")
+    client_id, client_secret = form.get("client_id", ""), form.get("client_secret", "")
+    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            client_id, _, client_secret = base64.b64decode(encoded).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return oauth_error("invalid_client", "invalid client credentials")
+    if grant != "client_credentials":
+        # UNVERIFIED (§1.3): description text for unsupported_grant_type.
+        return oauth_error("unsupported_grant_type", "grant type not supported")
+    if client_id != sandbox.client_id:
+        return oauth_error("invalid_client_id", "client identifier invalid")
+    if client_secret != sandbox.client_secret:
+        return oauth_error("invalid_client", "invalid client credentials")
+    session = sandbox.sessions.issue(sandbox.user_id)
+    issued_at = str(int(session.issued_at.timestamp() * 1000))  # §1.2: epoch ms as a string
+    identity = f"https://login.salesforce.com/id/{sandbox.org_id}/{sandbox.user_id}"
+    # §1.2: no expires_in, no refresh_token in this flow.
+    return JSONResponse(
+        {
+            "access_token": session.access_token,
+            "signature": token_signature(sandbox.client_secret, identity, issued_at),
+            "scope": "api",
+            "instance_url": sandbox.base_url,
+            "id": identity,
+            "token_type": "Bearer",
+            "issued_at": issued_at,
+        }
+    )
+
+
+async def _versions(sandbox: SalesforceSandbox, request: Request) -> Response:
+    # §2.1: no auth needed; oldest first; no Sforce-Limit-Info on this call (§2.4).
+    return JSONResponse(
+        [
+            {"label": _RELEASES.get(v, f"v{v}"), "url": f"/services/data/v{v}", "version": v}
+            for v in sorted(sandbox.api_versions, key=float)
+        ]
+    )
+
+
+async def _resources(sandbox: SalesforceSandbox, call: RestCall) -> Response:
+    root = f"/services/data/v{call.version}"
+    names = ["sobjects", "query", "queryAll", "composite", "limits", "jobs"]
+    return JSONResponse({name: f"{root}/{name}" for name in names})
+
+
+async def _limits(sandbox: SalesforceSandbox, call: RestCall) -> Response:
+    used = sandbox.allocation.used()
+    limit = sandbox.allocation.daily_limit
+    body: dict[str, Any] = {
+        "DailyApiRequests": {"Max": limit, "Remaining": max(limit - used, 0)},
+        "DailyBulkApiBatches": {"Max": 15000, "Remaining": 15000},
+        "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000},
+        "DailyBulkV2QueryFileStorageMB": {"Max": 1048576, "Remaining": 1048576},
+        "DailyDeliveredPlatformEvents": {"Max": 50000, "Remaining": 50000},
+        "HourlyPublishedPlatformEvents": {"Max": 250000, "Remaining": 250000},
+        "DailyStandardVolumePlatformEvents": {"Max": 10000, "Remaining": 10000},
+    }
+    return JSONResponse(body)
+
+
+# --- query ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Cursor:
+    records: list[dict[str, Any]]
+    batch_size: int
+    expires: datetime
+    resource: str
+
+
+class QueryCursors:
+    """Open query locators (``01g…``) with their remaining rows."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.cursors: dict[str, _Cursor] = {}
+
+    def open(self, locator: str, cursor: _Cursor) -> None:
+        """Remember a cursor."""
+        with self._lock:
+            self.cursors[locator] = cursor
+
+    def get(self, locator: str, now: datetime) -> _Cursor | None:
+        """A live cursor, or None if unknown or expired."""
+        with self._lock:
+            cursor = self.cursors.get(locator)
+            if cursor is not None and cursor.expires < now:
+                del self.cursors[locator]
+                return None
+            return cursor
+
+    def clear(self) -> None:
+        """Drop every cursor."""
+        with self._lock:
+            self.cursors.clear()
+
+
+def _batch_size(header: str | None) -> int:
+    """§3.3 ``Sforce-Query-Options: batchSize=N``: min 200, max 2,000, default 2,000.
+
+    The reference gives only the bounds; values outside them are clamped to the nearest bound.
+    """
+    size = 2000
+    for part in (header or "").replace(";", ",").split(","):
+        key, _, value = part.strip().partition("=")
+        if key.strip().lower() == "batchsize":
+            try:
+                size = int(value.strip())
+            except ValueError:
+                size = 2000
+    return min(max(size, 200), 2000)
+
+
+def _query_handler(include_deleted: bool) -> Handler:
+    resource = "queryAll" if include_deleted else "query"
+
+    async def handler(sandbox: SalesforceSandbox, call: RestCall) -> Response:
+        soql = call.request.query_params.get("q")
+        if not soql:
+            return sf_errors(400, ApiError("MALFORMED_QUERY", "A query string has to be specified"))
+        parsed = parse_query(soql)
+        with sandbox.org.lock:
+            total, records = evaluate(
+                parsed,
+                soql,
+                rows=sandbox.org.rows,
+                lookup=sandbox.org.lookup,
+                now=sandbox.control.clock.now(),
+                include_deleted=include_deleted,
+                version=call.version,
+            )
+        batch = _batch_size(call.request.headers.get("sforce-query-options"))
+        if len(records) <= batch:
+            return JSONResponse({"totalSize": total, "done": True, "records": records})
+        locator = sandbox.org.ids.new("01g")
+        sandbox.cursors.open(
+            locator, _Cursor(records, batch, sandbox.control.clock.now() + _CURSOR_LIFETIME, resource)
+        )
+        return JSONResponse(
+            {
+                "totalSize": total,
+                "done": False,
+                "nextRecordsUrl": f"/services/data/v{call.version}/{resource}/{locator}-{batch}",
+                "records": records[:batch],
+            }
+        )
+
+    return handler
+
+
+async def _query_more(sandbox: SalesforceSandbox, call: RestCall) -> Response:
+    locator, _, offset_text = str(call.request.path_params["locator"]).partition("-")
+    cursor = sandbox.cursors.get(locator, sandbox.control.clock.now())
+    if cursor is None or not offset_text.isdigit():
+        return sf_errors(400, ApiError("INVALID_QUERY_LOCATOR", "invalid query locator"))
+    offset = int(offset_text)
+    page = cursor.records[offset : offset + cursor.batch_size]
+    end = offset + len(page)
+    body: dict[str, Any] = {"totalSize": len(cursor.records), "done": end >= len(cursor.records)}
+    if not body["done"]:
+        body["nextRecordsUrl"] = f"/services/data/v{call.version}/{cursor.resource}/{locator}-{end}"
+    body["records"] = page
+    return JSONResponse(body)
+
+
+# --- sObject rows -----------------------------------------------------------------------------------
+
+
+async def _sobject_root(sandbox: SalesforceSandbox, call: RestCall) -> Response:
+    obj = object_spec(call.request.path_params["sobject"])
+    if obj is None:
+        return _invalid_type(call.request.path_params["sobject"])
+    if call.request.method == "GET":
+        described = describe_object(obj, call.version)
+        short = {k: described[k] for k in ("name", "label", "labelPlural", "keyPrefix", "custom", "urls")}
+        return JSONResponse({"objectDescribe": short, "recentItems": []})
+    body = await read_json(call.request)
+    if not isinstance(body, dict):
+        return sf_errors(400, ApiError("JSON_PARSER_ERROR", "Cannot deserialize instance of an sObject"))
+    with sandbox.org.transaction(
+        client=call.client, api_version=call.version, user_id=call.session.user_id
+    ) as tx:
+        record_id = tx.create(obj.name, body)
+    return JSONResponse({"id": record_id, "success": True, "errors": []}, status_code=201)
+
+
+async def _describe(sandbox: SalesforceSandbox, call: RestCall) -> Response:
+    obj = object_spec(call.request.path_params["sobject"])
+    if obj is None:
+        return _invalid_type(call.request.path_params["sobject"])
+    return JSONResponse(describe_object(obj, call.version))
+
+
+async def _describe_global(sandbox: SalesforceSandbox, call: RestCall) -> Response:
+    return JSONResponse(describe_global(call.version))
+
+
+def _field_list(obj: ObjectSpec, raw: str | None) -> list[str] | None:
+    if not raw:
+        return None
+    names = []
+    for name in (n.strip() for n in raw.split(",") if n.strip()):
+        spec = obj.field_ci(name)
+        if spec is None:
+            raise QueryError(
+                "INVALID_FIELD",
+                f"No such column '{name}' on entity '{obj.name}'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names.",
+            )
+        names.append(spec.name)
+    return names
+
+
+async def _record(sandbox: SalesforceSandbox, call: RestCall) -> Response:
+    obj = object_spec(call.request.path_params["sobject"])
+    record_id = str(call.request.path_params["record_id"])
+    if obj is None:
+        return _invalid_type(call.request.path_params["sobject"])
+    method = call.request.method
+    if method == "POST":
+        if record_id.lower() != "id":
+            return sf_errors(
+                405,
+                ApiError(
+                    "METHOD_NOT_ALLOWED", "HTTP Method 'POST' not allowed. Allowed are HEAD,GET,PATCH,DELETE"
+                ),
+            )
+        body = await read_json(call.request)
+        with sandbox.org.transaction(
+            client=call.client, api_version=call.version, user_id=call.session.user_id
+        ) as tx:
+            new_id = tx.create(obj.name, body)
+        return JSONResponse({"id": new_id, "success": True, "errors": [], "created": True}, status_code=201)
+    if not is_valid_id(record_id) or sandbox.org.object_of(record_id) != obj.name:
+        return _not_found()
+    if method == "GET":
+        fields = _field_list(obj, call.request.query_params.get("fields"))
+        row = sandbox.org.live(obj.name, record_id)
+        if row is None:
+            return _not_found()
+        return JSONResponse(record_json(sandbox, obj, row, call.version, fields))
+    with sandbox.org.transaction(
+        client=call.client, api_version=call.version, user_id=call.session.user_id
+    ) as tx:
+        if method == "DELETE":
+            tx.delete(obj.name, record_id)
+        else:
+            body = await read_json(call.request)
+            if not isinstance(body, dict):
+                return sf_errors(
+                    400, ApiError("JSON_PARSER_ERROR", "Cannot deserialize instance of an sObject")
+                )
+            tx.update(obj.name, record_id, body)
+    return Response(status_code=204)
+
+
+async def _by_external_id(sandbox: SalesforceSandbox, call: RestCall) -> Response:
+    obj = object_spec(call.request.path_params["sobject"])
+    if obj is None:
+        return _invalid_type(call.request.path_params["sobject"])
+    field_name = str(call.request.path_params["ext_field"])
+    value = str(call.request.path_params["ext_value"])
+    spec = obj.field_ci(field_name)
+    if spec is None or not (
+        spec.external_id or spec.name == "Id" or (spec.id_lookup and call.request.method == "GET")
+    ):
+        # CONFLICT (reference §4.2): the guide prints this 404 as a bare object; the REST convention
+        # (and what we send) is the usual array.
+        if call.request.method == "GET":
+            return sf_errors(
+                404,
+                ApiError(
+                    "NOT_FOUND",
+                    f"Provided external ID field does not exist or is not accessible: {field_name}",
+                ),
+            )
+        return _not_found()
+    if call.request.method == "GET":
+        with sandbox.org.lock:
+            tx = sandbox.org.transaction(api_version=call.version)
+            matches = tx.find_by_external_id(obj, spec, value)
+        if not matches:
+            return _not_found()
+        if len(matches) > 1:
+            return JSONResponse(
+                [f"/services/data/v{call.version}/sobjects/{obj.name}/{m}" for m in matches], status_code=300
+            )
+        row = sandbox.org.live(obj.name, matches[0]) or {}
+        return JSONResponse(record_json(sandbox, obj, row, call.version, None))
+    body = await read_json(call.request)
+    if not isinstance(body, dict):
+        return sf_errors(400, ApiError("JSON_PARSER_ERROR", "Cannot deserialize instance of an sObject"))
+    update_only = call.request.query_params.get("updateOnly", "").lower() == "true"
+    with sandbox.org.transaction(
+        client=call.client, api_version=call.version, user_id=call.session.user_id
+    ) as tx:
+        record_id, created = tx.upsert(obj.name, spec, value, body, update_only=update_only)
+    if created:
+        return JSONResponse(
+            {"id": record_id, "success": True, "errors": [], "created": True}, status_code=201
+        )
+    if float(call.version) <= 45.0:
+        return Response(status_code=204)  # §4.2: ≤ v45 answers an update with 204 and no body
+    return JSONResponse({"id": record_id, "success": True, "errors": [], "created": False}, status_code=200)
+
+
+# --- assembly ---------------------------------------------------------------------------------------
+
+
+def _routes(path: str, endpoint: Callable[[Request], Awaitable[Response]], methods: list[str]) -> list[Route]:
+    """The same endpoint with and without a trailing slash (clients use both)."""
+    return [Route(path, endpoint, methods=methods), Route(path + "/", endpoint, methods=methods)]
+
+
+def build_app(sandbox: SalesforceSandbox) -> FaultMiddleware:
+    """The Starlette app wrapped in the shared fault middleware."""
+    data = "/services/data/{version}"
+
+    async def token(request: Request) -> Response:
+        return await _token(sandbox, request)
+
+    async def versions(request: Request) -> Response:
+        return await _versions(sandbox, request)
+
+    routes: list[Route] = [
+        *control_routes(sandbox.control),
+        Route("/services/oauth2/token", token, methods=["POST"]),
+        *_routes("/services/data", versions, ["GET"]),
+        *_routes(data, rest(sandbox, _resources), ["GET"]),
+        *_routes(f"{data}/limits", rest(sandbox, _limits), ["GET"]),
+        *_routes(f"{data}/query", rest(sandbox, _query_handler(False)), ["GET"]),
+        *_routes(f"{data}/queryAll", rest(sandbox, _query_handler(True)), ["GET"]),
+        *_routes(f"{data}/query/{{locator}}", rest(sandbox, _query_more), ["GET"]),
+        *_routes(f"{data}/queryAll/{{locator}}", rest(sandbox, _query_more), ["GET"]),
+        *_routes(f"{data}/sobjects", rest(sandbox, _describe_global), ["GET"]),
+        *_routes(f"{data}/sobjects/{{sobject}}", rest(sandbox, _sobject_root), ["GET", "POST"]),
+        *_routes(f"{data}/sobjects/{{sobject}}/describe", rest(sandbox, _describe), ["GET"]),
+        *_routes(
+            f"{data}/sobjects/{{sobject}}/{{record_id}}",
+            rest(sandbox, _record),
+            ["GET", "PATCH", "DELETE", "POST"],
+        ),
+        Route(
+            f"{data}/sobjects/{{sobject}}/{{ext_field}}/{{ext_value:path}}",
+            rest(sandbox, _by_external_id),
+            methods=["GET", "PATCH"],
+        ),
+        *collection_routes(sandbox, rest),
+    ]
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, HTTPException) and exc.status_code == 405:
+            listed = (exc.headers or {}).get("Allow", "GET").split(",")
+            allowed = ",".join(sorted({m.strip() for m in listed} - {"HEAD"}))
+            return sf_errors(
+                405,
+                ApiError(
+                    "METHOD_NOT_ALLOWED",
+                    f"HTTP Method '{request.method}' not allowed. Allowed are HEAD,{allowed}",
+                ),
+            )
+        return _not_found()
+
+    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
+    return FaultMiddleware(app, sandbox.control, error_response)

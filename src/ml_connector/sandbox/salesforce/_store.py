@@ -1,0 +1,636 @@
+"""The sandbox org's data: records per object, validation, Order rules, system fields, change log.
+
+Every write goes through a :class:`Transaction` (one per API request): it stamps the same
+``SystemModstamp`` on every record the request touches, records the writer's
+``Sforce-Call-Options`` client, and on commit appends :class:`Change` entries to the change log the
+later Pub/Sub (CDC) server streams. Records are replaced, never mutated in place, so an
+``allOrNone`` rollback only has to restore the table dictionaries.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ml_connector.sandbox._control import SandboxClock
+from ml_connector.sandbox.salesforce._ids import IdFactory, is_valid_id, to_18
+from ml_connector.sandbox.salesforce._schema import SCHEMA, FieldSpec, ObjectSpec, child_relationships
+from ml_connector.sandbox.salesforce._values import ApiError, SaveFailed, coerce_value
+
+__all__ = ["Change", "ChangeListener", "SalesforceOrg", "Transaction"]
+
+_SYSTEM_FIELDS = frozenset(
+    {
+        "Id",
+        "IsDeleted",
+        "CreatedDate",
+        "CreatedById",
+        "LastModifiedDate",
+        "LastModifiedById",
+        "SystemModstamp",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One committed change, the raw material of a CDC change event (reference §6.7).
+
+    ``record_ids`` holds every record of ``entity`` that one request changed in the same way (same
+    change type, same changed and nulled fields) — CDC merges those into one event. ``values`` maps
+    each record id to the field values the event carries: the whole record for CREATE/UNDELETE, the
+    changed fields for UPDATE, nothing for DELETE. ``client`` is the ``client=`` token of the writer's
+    ``Sforce-Call-Options`` header (None when absent), ``api_version`` the REST version it called.
+    """
+
+    entity: str
+    change_type: str  # CREATE | UPDATE | DELETE | UNDELETE
+    record_ids: tuple[str, ...]
+    changed_fields: tuple[str, ...]
+    nulled_fields: tuple[str, ...]
+    client: str | None
+    api_version: str | None
+    commit_timestamp: datetime
+    commit_number: int
+    transaction_key: str
+    commit_user: str
+    values: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+ChangeListener = Callable[[Change], None]
+
+
+@dataclass
+class _PendingChange:
+    entity: str
+    change_type: str
+    record_id: str
+    changed: tuple[str, ...]
+    nulled: tuple[str, ...]
+    values: dict[str, Any]
+
+
+class SalesforceOrg:
+    """In-memory org: one table per object, auto-numbers, the change log and its listeners."""
+
+    def __init__(self, clock: SandboxClock, *, org_id: str, user_id: str) -> None:
+        self.clock = clock
+        self.org_id = org_id
+        self.user_id = user_id
+        self.ids = IdFactory()
+        self.lock = threading.RLock()
+        self.tables: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in SCHEMA}
+        self.changes: list[Change] = []
+        self._listeners: list[ChangeListener] = []
+        self._commit_number = 0
+        self._order_number = 100
+        self._order_item_number = 1
+        self.standard_pricebook_id: str | None = None
+        # (object, unique field) -> folded value -> id of the live record holding it
+        self.unique_index: dict[tuple[str, str], dict[str, str]] = {}
+        self.rebuild_unique_index()
+
+    def rebuild_unique_index(self) -> None:
+        """Recompute the unique-value index from the tables (after a reset or rollback)."""
+        self.unique_index = {
+            (obj.name, f.name): {} for obj in SCHEMA.values() for f in obj.fields.values() if f.unique
+        }
+        for obj_name, table in self.tables.items():
+            for row in table.values():
+                self._index(obj_name, row, add=True)
+
+    def _index(self, object_name: str, row: dict[str, Any], *, add: bool) -> None:
+        if row["IsDeleted"]:
+            return
+        for (obj_name, field_name), index in self.unique_index.items():
+            value = row.get(field_name)
+            if obj_name != object_name or value is None:
+                continue
+            if add:
+                index[str(value).lower()] = row["Id"]
+            elif index.get(str(value).lower()) == row["Id"]:
+                del index[str(value).lower()]
+
+    def put(self, object_name: str, row: dict[str, Any]) -> None:
+        """Store ``row`` (a new dict) as the current version of its record."""
+        old = self.tables[object_name].get(row["Id"])
+        if old is not None:
+            self._index(object_name, old, add=False)
+        self.tables[object_name][row["Id"]] = row
+        self._index(object_name, row, add=True)
+
+    def drop(self, object_name: str, record_id: str) -> None:
+        """Remove a record entirely (hard delete)."""
+        old = self.tables[object_name].pop(record_id)
+        self._index(object_name, old, add=False)
+
+    # --- reading --------------------------------------------------------------------------------
+
+    def rows(self, object_name: str, include_deleted: bool) -> Iterator[dict[str, Any]]:
+        """Records of one object in creation order (deleted ones only with ``include_deleted``)."""
+        for row in list(self.tables[object_name].values()):
+            if include_deleted or not row["IsDeleted"]:
+                yield row
+
+    def lookup(self, object_name: str, record_id: str) -> dict[str, Any] | None:
+        """One record by id, deleted or not."""
+        return self.tables.get(object_name, {}).get(to_18(record_id) if is_valid_id(record_id) else record_id)
+
+    def live(self, object_name: str, record_id: str) -> dict[str, Any] | None:
+        """One record by id unless deleted."""
+        row = self.lookup(object_name, record_id)
+        return None if row is None or row["IsDeleted"] else row
+
+    def object_of(self, record_id: str) -> str | None:
+        """The object an id belongs to, from its key prefix."""
+        prefix = record_id[:3]
+        return next((name for name, spec in SCHEMA.items() if spec.key_prefix == prefix), None)
+
+    def counts(self) -> dict[str, int]:
+        """Live records per object (for ``/_sandbox/stats``)."""
+        return {
+            name: sum(1 for r in table.values() if not r["IsDeleted"]) for name, table in self.tables.items()
+        }
+
+    # --- change log -----------------------------------------------------------------------------
+
+    def add_change_listener(self, listener: ChangeListener) -> None:
+        """Call ``listener`` with every change committed from now on."""
+        self._listeners.append(listener)
+
+    def reset(self) -> None:
+        """Empty every table and the change log (listeners stay)."""
+        with self.lock:
+            for table in self.tables.values():
+                table.clear()
+            self.changes.clear()
+            self.ids.reset()
+            self._commit_number = 0
+            self._order_number = 100
+            self._order_item_number = 1
+            self.standard_pricebook_id = None
+            self.rebuild_unique_index()
+
+    def transaction(
+        self, *, client: str | None = None, api_version: str | None = None, user_id: str | None = None
+    ) -> Transaction:
+        """A unit of work for one request."""
+        return Transaction(self, client=client, api_version=api_version, user_id=user_id or self.user_id)
+
+    def _commit(self, tx: Transaction) -> None:
+        if not tx.pending:
+            return
+        self._commit_number += 1
+        grouped: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], list[_PendingChange]] = {}
+        for pending in tx.pending:
+            key = (pending.entity, pending.change_type, pending.changed, pending.nulled)
+            grouped.setdefault(key, []).append(pending)
+        for (entity, change_type, changed, nulled), items in grouped.items():
+            change = Change(
+                entity=entity,
+                change_type=change_type,
+                record_ids=tuple(dict.fromkeys(p.record_id for p in items)),
+                changed_fields=changed,
+                nulled_fields=nulled,
+                client=tx.client,
+                api_version=tx.api_version,
+                commit_timestamp=tx.now,
+                commit_number=self._commit_number,
+                transaction_key=tx.key,
+                commit_user=tx.user_id,
+                values={p.record_id: p.values for p in items},
+            )
+            self.changes.append(change)
+            for listener in list(self._listeners):
+                listener(change)
+
+    # --- auto numbers ---------------------------------------------------------------------------
+
+    def next_order_number(self) -> str:
+        """``OrderNumber`` auto-number (eight digits, as a fresh org's default format)."""
+        self._order_number += 1
+        return f"{self._order_number:08d}"
+
+    def next_order_item_number(self) -> str:
+        """``OrderItemNumber`` auto-number (ten digits)."""
+        number = self._order_item_number
+        self._order_item_number += 1
+        return f"{number:010d}"
+
+
+class Transaction:
+    """The writes of one API request: same timestamp, same client tag, one commit (or rollback)."""
+
+    def __init__(
+        self, org: SalesforceOrg, *, client: str | None, api_version: str | None, user_id: str
+    ) -> None:
+        self.org = org
+        self.client = client
+        self.api_version = api_version
+        self.user_id = user_id
+        # Salesforce dateTime values have whole seconds (REST prints ".000"); one stamp per request.
+        self.now = org.clock.now().replace(microsecond=0)
+        self.key = str(uuid.uuid4())
+        self.pending: list[_PendingChange] = []
+
+    def __enter__(self) -> Transaction:
+        self.org.lock.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.org._commit(self)
+        finally:
+            self.org.lock.release()
+
+    # --- savepoints for allOrNone -----------------------------------------------------------------
+
+    def savepoint(self) -> tuple[dict[str, dict[str, dict[str, Any]]], int, int, int]:
+        """Remember the tables (records are immutable, so shallow copies do)."""
+        org = self.org
+        return (
+            {n: dict(t) for n, t in org.tables.items()},
+            org._order_number,
+            org._order_item_number,
+            len(self.pending),
+        )
+
+    def rollback_to(self, point: tuple[dict[str, dict[str, dict[str, Any]]], int, int, int]) -> None:
+        """Undo everything since ``point``."""
+        tables, order_no, item_no, pending = point
+        for name, table in tables.items():
+            self.org.tables[name].clear()
+            self.org.tables[name].update(table)
+        self.org._order_number, self.org._order_item_number = order_no, item_no
+        self.org.rebuild_unique_index()
+        del self.pending[pending:]
+
+    # --- public write operations ------------------------------------------------------------------
+
+    def create(self, object_name: str, body: dict[str, Any]) -> str:
+        """Insert one record; returns its id or raises :class:`SaveFailed`."""
+        obj = SCHEMA[object_name]
+        if any(k.lower() == "id" for k in body if k != "attributes"):
+            raise SaveFailed([ApiError("INVALID_FIELD", "cannot specify Id in an insert call", ("Id",))])
+        values = self._values_from_body(obj, body, creating=True)
+        missing = [f.name for f in obj.fields.values() if f.required and values.get(f.name) in (None, "")]
+        if missing:
+            raise SaveFailed(
+                [
+                    ApiError(
+                        "REQUIRED_FIELD_MISSING",
+                        f"Required fields are missing: [{', '.join(missing)}]",
+                        tuple(missing),
+                    )
+                ]
+            )
+        record: dict[str, Any] = {name: None for name in obj.fields}
+        record.update(values)
+        record_id = self.org.ids.for_object(object_name)
+        record.update(
+            Id=record_id,
+            IsDeleted=False,
+            CreatedDate=self.now,
+            CreatedById=self.user_id,
+            LastModifiedDate=self.now,
+            LastModifiedById=self.user_id,
+            SystemModstamp=self.now,
+        )
+        if "OwnerId" in obj.fields and record["OwnerId"] is None:
+            record["OwnerId"] = self.user_id
+        for spec in obj.fields.values():
+            if spec.type == "boolean" and record[spec.name] is None:
+                record[spec.name] = (
+                    spec.name in {"IsActive", "UseStandardPrice"} and object_name == "PricebookEntry"
+                )
+        _rules(object_name).before_insert(self, record)
+        self._check_unique(obj, record, None)
+        self.org.put(object_name, record)
+        self._log("CREATE", obj, record_id, changed=(), nulled=(), values=self._event_values(obj, record))
+        _rules(object_name).after_write(self, record, None)
+        return record_id
+
+    def update(self, object_name: str, record_id: str, body: dict[str, Any]) -> None:
+        """Update one record by id (PATCH semantics: only the fields in ``body``)."""
+        obj = SCHEMA[object_name]
+        old = self._existing(object_name, record_id)
+        values = self._values_from_body(obj, body, creating=False)
+        required_nulls = [n for n, v in values.items() if v in (None, "") and not obj.fields[n].nillable]
+        if required_nulls:
+            raise SaveFailed(
+                [
+                    ApiError(
+                        "REQUIRED_FIELD_MISSING",
+                        f"Required fields are missing: [{', '.join(required_nulls)}]",
+                        tuple(required_nulls),
+                    )
+                ]
+            )
+        new = dict(old)
+        new.update(values)
+        _rules(object_name).before_update(self, old, new, set(values))
+        self._check_unique(obj, new, old["Id"])
+        self._save_update(obj, old, new)
+
+    def delete(self, object_name: str, record_id: str) -> None:
+        """Soft-delete one record (to the recycle bin) with the cascades Salesforce applies."""
+        obj = SCHEMA[object_name]
+        old = self._existing(object_name, record_id)
+        _rules(object_name).before_delete(self, old)
+        for rel in child_relationships(object_name):
+            if not rel.cascade_delete:
+                continue
+            for child in list(self.org.rows(rel.child_object, False)):
+                if child.get(rel.field) == old["Id"]:
+                    self._remove(SCHEMA[rel.child_object], child)
+        self._remove(obj, old)
+        _rules(object_name).after_write(self, None, old)
+
+    def upsert(
+        self,
+        object_name: str,
+        ext_field: FieldSpec,
+        ext_value: str,
+        body: dict[str, Any],
+        *,
+        update_only: bool = False,
+    ) -> tuple[str, bool]:
+        """Upsert by external id (§4.2): ``(id, created)``; 300 on several matches."""
+        obj = SCHEMA[object_name]
+        for key in body:
+            if key.lower() in {"id", ext_field.name.lower()}:
+                # UNVERIFIED (reference §4.2): older docs say putting Id or the external-ID field in the
+                # body "generates an error"; the sandbox refuses with 400 to keep the connector honest.
+                raise SaveFailed(
+                    [
+                        ApiError(
+                            "INVALID_FIELD",
+                            f"Unable to create/update fields: {key}. Do not specify Id or an external ID field "
+                            "in the request body.",
+                            (key,),
+                        )
+                    ]
+                )
+        matches = self.find_by_external_id(obj, ext_field, ext_value)
+        if len(matches) > 1:
+            raise SaveFailed(
+                [
+                    ApiError(
+                        "MULTIPLE_CHOICES", f"More than one record found for {ext_field.name}: {ext_value}"
+                    )
+                ],
+                status=300,
+                matches=[f"/services/data/v{self.api_version}/sobjects/{object_name}/{m}" for m in matches],
+            )
+        if matches:
+            self.update(object_name, matches[0], body)
+            return matches[0], False
+        if update_only:
+            # UNVERIFIED (reference §4.2): status of updateOnly=true without a match; we answer 404.
+            raise SaveFailed([ApiError("NOT_FOUND", "The requested resource does not exist")], status=404)
+        new_body = dict(body)
+        if ext_field.name != "Id":
+            new_body[ext_field.name] = ext_value
+        return self.create(object_name, new_body), True
+
+    def find_by_external_id(self, obj: ObjectSpec, ext_field: FieldSpec, value: Any) -> list[str]:
+        """Ids of live records whose external-id field equals ``value`` (case-insensitive)."""
+        if ext_field.name == "Id":
+            row = self.org.live(obj.name, str(value)) if is_valid_id(str(value)) else None
+            return [row["Id"]] if row else []
+        folded = str(value).lower()
+        index = self.org.unique_index.get((obj.name, ext_field.name))
+        if index is not None:
+            return [index[folded]] if folded in index else []
+        return [
+            r["Id"]
+            for r in self.org.rows(obj.name, False)
+            if r.get(ext_field.name) is not None and str(r[ext_field.name]).lower() == folded
+        ]
+
+    # --- internals --------------------------------------------------------------------------------
+
+    def _existing(self, object_name: str, record_id: str) -> dict[str, Any]:
+        row = self.org.lookup(object_name, record_id)
+        if row is None:
+            raise SaveFailed([ApiError("NOT_FOUND", "The requested resource does not exist")], status=404)
+        if row["IsDeleted"]:
+            raise SaveFailed([ApiError("ENTITY_IS_DELETED", "entity is deleted")], status=404)
+        return row
+
+    def _values_from_body(self, obj: ObjectSpec, body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for key, raw in body.items():
+            if key == "attributes":
+                continue
+            spec = obj.field_ci(key)
+            if spec is None and isinstance(raw, dict):
+                ref = obj.relationship_ci(key)
+                if ref is not None:
+                    values[ref.name] = self._resolve_relationship(ref, raw)
+                    continue
+            if spec is None:
+                raise SaveFailed(
+                    [
+                        ApiError(
+                            "INVALID_FIELD", f"No such column '{key}' on sobject of type {obj.name}", (key,)
+                        )
+                    ]
+                )
+            allowed = spec.createable if creating else spec.updateable
+            if not allowed:
+                raise SaveFailed(
+                    [
+                        ApiError(
+                            "INVALID_FIELD_FOR_INSERT_UPDATE",
+                            f"Unable to create/update fields: {spec.name}. Please check the security settings "
+                            "of this field and verify that it is read/write for your profile or permission set.",
+                            (spec.name,),
+                        )
+                    ]
+                )
+            value = coerce_value(spec, raw)
+            if spec.type == "reference" and value is not None:
+                self._check_reference(spec, value)
+            values[spec.name] = value
+        return values
+
+    def _resolve_relationship(self, ref: FieldSpec, raw: dict[str, Any]) -> str:
+        """``"Account": {"Ext__c": "C1"}`` → the Account's id (§4.2 relationship by external id)."""
+        target = SCHEMA[ref.reference_to or ""]
+        keys = [k for k in raw if k != "attributes"]
+        spec = target.field_ci(keys[0]) if len(keys) == 1 else None
+        if spec is None or not (spec.external_id or spec.id_lookup or spec.name == "Id"):
+            raise SaveFailed(
+                [
+                    ApiError(
+                        "INVALID_FIELD",
+                        f"Invalid foreign key relationship name {ref.relationship_name}",
+                        (ref.name,),
+                    )
+                ]
+            )
+        value = raw[keys[0]]
+        matches = self.find_by_external_id(target, spec, value)
+        if not matches:
+            raise SaveFailed(
+                [
+                    ApiError(
+                        "INVALID_FIELD",
+                        f"Foreign key external ID: {value} not found for field {spec.name} in entity {target.name}",
+                        (ref.name,),
+                    )
+                ]
+            )
+        if len(matches) > 1:
+            raise SaveFailed(
+                [
+                    ApiError(
+                        "INVALID_FIELD",
+                        f"Foreign key external ID: {value} has multiple matches for field {spec.name} in entity "
+                        f"{target.name}",
+                        (ref.name,),
+                    )
+                ]
+            )
+        return matches[0]
+
+    def _check_reference(self, spec: FieldSpec, value: str) -> None:
+        target = spec.reference_to or ""
+        if target == "User":
+            if value != self.org.user_id:
+                raise SaveFailed(
+                    [ApiError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", (spec.name,))]
+                )
+            return
+        if self.org.object_of(value) != target:
+            label = spec.relationship_name or spec.name
+            raise SaveFailed(
+                [
+                    ApiError(
+                        "FIELD_INTEGRITY_EXCEPTION",
+                        f"{label} ID: id value of incorrect type: {value}",
+                        (spec.name,),
+                    )
+                ]
+            )
+        if self.org.live(target, value) is None:
+            raise SaveFailed(
+                [ApiError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", (spec.name,))]
+            )
+
+    def _check_unique(self, obj: ObjectSpec, record: dict[str, Any], own_id: str | None) -> None:
+        for spec in obj.fields.values():
+            value = record.get(spec.name)
+            if not spec.unique or value is None:
+                continue
+            holder = self.org.unique_index[(obj.name, spec.name)].get(str(value).lower())
+            if holder is not None and holder != own_id:
+                raise SaveFailed(
+                    [
+                        ApiError(
+                            "DUPLICATE_VALUE",
+                            f"duplicate value found: {spec.name} duplicates value on record with id: {holder}",
+                            (spec.name,),
+                        )
+                    ]
+                )
+
+    def _save_update(self, obj: ObjectSpec, old: dict[str, Any], new: dict[str, Any]) -> None:
+        changed = tuple(n for n in obj.fields if n not in _SYSTEM_FIELDS and old.get(n) != new.get(n))
+        new.update(LastModifiedDate=self.now, LastModifiedById=self.user_id, SystemModstamp=self.now)
+        self.org.put(obj.name, new)
+        nulled = tuple(n for n in changed if new.get(n) is None)
+        self._log(
+            "UPDATE",
+            obj,
+            old["Id"],
+            changed=(*changed, "LastModifiedDate"),
+            nulled=nulled,
+            values={n: new.get(n) for n in (*changed, "LastModifiedDate", "LastModifiedById")},
+        )
+        _rules(obj.name).after_write(self, new, old)
+
+    def set_computed(self, object_name: str, record_id: str, computed: dict[str, Any]) -> None:
+        """Store system-computed values (roll-ups, activation stamps) as an update of this request."""
+        obj = SCHEMA[object_name]
+        old = self.org.tables[object_name][record_id]
+        if all(old.get(k) == v for k, v in computed.items()):
+            return
+        new = dict(old)
+        new.update(computed)
+        self._save_update(obj, old, new)
+
+    def _remove(self, obj: ObjectSpec, row: dict[str, Any]) -> None:
+        if obj.name == "OrderItem":
+            # §5.4: directly deleted order products skip the recycle bin.
+            self.org.drop(obj.name, row["Id"])
+        else:
+            self.org.put(
+                obj.name,
+                {
+                    **row,
+                    "IsDeleted": True,
+                    "LastModifiedDate": self.now,
+                    "LastModifiedById": self.user_id,
+                    "SystemModstamp": self.now,
+                },
+            )
+        self._log("DELETE", obj, row["Id"], changed=(), nulled=(), values={})
+
+    def _event_values(self, obj: ObjectSpec, record: dict[str, Any]) -> dict[str, Any]:
+        return {n: record.get(n) for n in obj.fields if n not in {"IsDeleted", "SystemModstamp"}}
+
+    def _log(
+        self,
+        change_type: str,
+        obj: ObjectSpec,
+        record_id: str,
+        *,
+        changed: tuple[str, ...],
+        nulled: tuple[str, ...],
+        values: dict[str, Any],
+    ) -> None:
+        self.pending.append(_PendingChange(obj.name, change_type, record_id, changed, nulled, values))
+
+
+class _ObjectRules:
+    """Hooks for object-specific behaviour; the default object has none."""
+
+    def before_insert(self, tx: Transaction, record: dict[str, Any]) -> None:
+        """Adjust or refuse a record about to be inserted."""
+
+    def before_update(
+        self, tx: Transaction, old: dict[str, Any], new: dict[str, Any], touched: set[str]
+    ) -> None:
+        """Adjust or refuse an update (``touched`` = fields named in the request body)."""
+
+    def before_delete(self, tx: Transaction, row: dict[str, Any]) -> None:
+        """Refuse a delete."""
+
+    def after_write(self, tx: Transaction, new: dict[str, Any] | None, old: dict[str, Any] | None) -> None:
+        """Maintain computed values elsewhere (order totals)."""
+
+
+_RULES: dict[str, _ObjectRules] = {}
+
+
+def register_rules(object_name: str, rules: _ObjectRules) -> None:
+    """Install the rules for one object (done by ``_rules.py``)."""
+    _RULES[object_name] = rules
+
+
+_DEFAULT_RULES = _ObjectRules()
+
+
+def _rules(object_name: str) -> _ObjectRules:
+    return _RULES.get(object_name, _DEFAULT_RULES)
+
+
+def iter_live(org: SalesforceOrg, object_name: str) -> Iterable[dict[str, Any]]:
+    """Live records of one object."""
+    return org.rows(object_name, False)
