@@ -8,6 +8,7 @@ import click
 
 from ml_connector import __version__
 from ml_connector.cli._base import AppContext, ConnectorGroup
+from ml_connector.cli._sandbox import sandbox
 from ml_connector.cli._setup import credentials, db, init, keys
 from ml_connector.config import default_config_path
 from ml_connector.logging import configure_logging
@@ -35,7 +36,7 @@ def cli(ctx: click.Context, config_path: Path | None, debug: bool, log_format: s
     )
 
 
-for command in (init, credentials, keys, db):
+for command in (init, credentials, keys, db, sandbox):
     cli.add_command(command)
 
 
