@@ -233,7 +233,7 @@ async def test_unknown_locator_is_invalid_query_locator(api: Api) -> None:
 
 
 async def test_query_all_returns_deleted_rows(sandbox: SalesforceSandbox, api: Api) -> None:
-    keep, gone = sandbox.insert_records("Account", [{"Name": "keep"}, {"Name": "gone"}])
+    _keep, gone = sandbox.insert_records("Account", [{"Name": "keep"}, {"Name": "gone"}])
     assert (await api.call("DELETE", f"/sobjects/Account/{gone}")).status_code == 204
     assert names(await api.records("SELECT Name FROM Account")) == ["keep"]
     every = await api.records("SELECT Name, IsDeleted FROM Account ORDER BY Name", all_rows=True)
