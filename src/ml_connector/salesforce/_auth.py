@@ -129,8 +129,6 @@ def is_invalid_session(response: httpx2.Response) -> bool:
 class SalesforceAuth(httpx2.Auth):
     """Bearer token on every request; on INVALID_SESSION_ID one fresh token and one resend."""
 
-    requires_response_body = True
-
     def __init__(self, tokens: TokenManager) -> None:
         self.tokens = tokens
 
@@ -141,6 +139,8 @@ class SalesforceAuth(httpx2.Auth):
         token = await self.tokens.current()
         request.headers["Authorization"] = f"Bearer {token.access_token}"
         response = yield request
+        if response.status_code == 401:
+            await response.aread()  # overriding async_auth_flow means reading the body ourselves
         if not is_invalid_session(response):
             if response.status_code < 400:
                 self.tokens.touch()
@@ -149,6 +149,7 @@ class SalesforceAuth(httpx2.Auth):
         request.headers["Authorization"] = f"Bearer {fresh.access_token}"
         response = yield request
         if response.status_code == 401:
+            await response.aread()
             raise AuthError(
                 "Salesforce refused a freshly issued access token (401 INVALID_SESSION_ID)",
                 hint=(
