@@ -67,6 +67,7 @@ class AcumaticaSandbox:
         *,
         label_local_time_as_utc: bool = True,
         max_queue_wait_seconds: float = 600.0,
+        limit_window_seconds: float = 60.0,
         login_limit_status: int = 429,
         hold_on_entry: bool = True,
         advanced_so_invoices: bool = True,
@@ -112,6 +113,7 @@ class AcumaticaSandbox:
             queue_limit=queue_limit,
             max_wait_seconds=max_queue_wait_seconds,
             strict=strict_limits,
+            window_seconds=limit_window_seconds,
         )
         self._api: _Api | None = None
         inner: ASGIApp = FaultMiddleware(build_app(self), self.control, _fault_body)
