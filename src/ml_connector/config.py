@@ -171,6 +171,22 @@ class MappingSettings(_Section):
     release_invoices: bool = False
     warehouse_id: str | None = None
 
+    @field_validator(
+        "account_customer_id_field",
+        "account_status_field",
+        "account_credit_limit_field",
+        "account_ar_balance_field",
+        "account_synced_at_field",
+        "product_item_field",
+        "order_invoice_nbr_field",
+        "order_invoice_status_field",
+    )
+    @classmethod
+    def _field_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,79}", value):
+            raise ValueError("a Salesforce field API name, such as ERP_Item_No__c")
+        return value
+
 
 class ConnectorConfig(BaseSettings):
     """The whole configuration of one connection (one SF org ⇄ one Acumatica tenant)."""

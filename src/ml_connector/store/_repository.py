@@ -214,6 +214,16 @@ class StateStore:
                 ).scalar_one()
         return int(found)
 
+    def connection_created_at(self, connection_id: int) -> datetime:
+        """When this ledger first saw the connection (records activated later were never sent before)."""
+        with self.read() as conn:
+            value = conn.execute(
+                sa.select(connections.c.created_at).where(connections.c.id == connection_id)
+            ).scalar()
+        if value is None:
+            raise ConfigError(f"connection {connection_id} does not exist", hint="run `ml-connector init`")
+        return value  # type: ignore[no-any-return]
+
     # -- credentials ---------------------------------------------------------------------------
     def put_credential(self, connection_id: int, kind: str, key_id: str, ciphertext: str) -> None:
         """Insert or replace one encrypted credential."""

@@ -1,5 +1,8 @@
-"""The sync domain: mapping (pure), flows, ledger operations, echo suppression."""
+"""The sync domain: mapping (pure), the four flows, ledger operations, echo suppression."""
 
+from ml_connector.sync._connect import Transports, open_clients, open_sync
+from ml_connector.sync._context import PlannedWrite, RunTally, SyncContext
+from ml_connector.sync._gateways import AcumaticaGateway, CallCounter, SalesforceGateway
 from ml_connector.sync._mapping import (
     ACUMATICA_LENGTHS,
     Mapped,
@@ -11,15 +14,29 @@ from ml_connector.sync._mapping import (
     customer_id_for,
     order_to_invoice,
 )
+from ml_connector.sync._runner import FLOW_NAMES, FlowResult, Flows, run_flows
 
 __all__ = [
     "ACUMATICA_LENGTHS",
+    "FLOW_NAMES",
+    "AcumaticaGateway",
+    "CallCounter",
+    "FlowResult",
+    "Flows",
     "Mapped",
+    "PlannedWrite",
+    "RunTally",
+    "SalesforceGateway",
+    "SyncContext",
+    "Transports",
     "account_to_customer",
     "contact_to_acumatica",
     "content_hash",
     "country_code",
     "credit_to_account",
     "customer_id_for",
+    "open_clients",
+    "open_sync",
     "order_to_invoice",
+    "run_flows",
 ]

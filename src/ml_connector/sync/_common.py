@@ -1,0 +1,94 @@
+"""Small helpers every flow uses: parking a record, field diffs, JSON-safe payload copies."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from ml_connector.errors import RecordError
+from ml_connector.store import EventKind, LinkStatus, RecordOutcome
+
+__all__ = ["BlockedRecord", "changed_fields", "diff", "flatten", "jsonable", "park"]
+
+
+class BlockedRecord(RecordError):
+    """A refused record together with what must change for it to go through (checked before retrying)."""
+
+    def __init__(self, message: str, *, blocked_on: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.blocked_on = blocked_on
+
+
+def park(flow: str, source_id: str, error: RecordError, *, target_key: str | None = None) -> RecordOutcome:
+    """The outcome for a record the target refused: parked with the API's message, field and a hint."""
+    field = next(iter(error.field_errors), None)
+    hint = error.hint
+    if hint is None and field:
+        hint = f"correct {field} ({error.field_errors[field]}); the next run retries the record by itself"
+    message = error.message
+    details = "; ".join(
+        f"{path or 'record'}: {text}" for path, text in error.field_errors.items() if text not in message
+    )
+    if details:
+        message = f"{message} — {details}"
+    return RecordOutcome(
+        flow,
+        source_id,
+        LinkStatus.PARKED,
+        EventKind.PARKED,
+        target_key=target_key,
+        message=message,
+        error_field=field,
+        hint=hint,
+        fields=list(error.field_errors),
+        count_attempt=True,
+        data={"blocked_on": error.blocked_on} if isinstance(error, BlockedRecord) else None,
+    )
+
+
+def jsonable(value: Any) -> Any:
+    """A copy that JSON can hold (decimals and dates as strings)."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def flatten(payload: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"MainContact": {"Address": {"City": x}}}`` → ``{"MainContact/Address/City": x}``."""
+    flat: dict[str, Any] = {}
+    for key, value in payload.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{path}/"))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                if isinstance(item, Mapping):
+                    flat.update(flatten(item, f"{path}/{index}/"))
+                else:
+                    flat[f"{path}/{index}"] = item
+        else:
+            flat[path] = value
+    return flat
+
+
+def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Field paths whose value differs, with (before, after), compared as JSON-safe values."""
+    old, new = flatten(jsonable(before)), flatten(jsonable(after))
+    return {
+        path: (old.get(path), new.get(path))
+        for path in sorted(set(old) | set(new))
+        if old.get(path) != new.get(path)
+    }
+
+
+def changed_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    """The field paths that changed (for the audit trail)."""
+    return list(diff(before, after))
