@@ -4,8 +4,8 @@ Every :class:`CommittedChange` the REST sandbox reports becomes one or more chan
 ids whose changes are identical (same change type, fields and values) in one request share an
 event, as CDC merges them (§6.7); differing ones get their own. Events are kept for the retention
 window (72 h, §6.4) measured on the sandbox clock; older ones are purged lazily, and a replay id that
-points into the purged part is "corrupted". Replay ids are opaque: 16 bytes holding the position
-and a tag keyed with a per-bus secret, so a forged or foreign id is refused like a stale one.
+points into the purged part is "corrupted". Replay ids are opaque: 24 bytes holding the position, the
+time the id was minted and a tag keyed with a per-bus secret, so a forged or foreign id is refused like a stale one.
 Gap (``GAP_*``) and overflow (``GAP_OVERFLOW``) events are injected on demand (§6.8).
 """
 
@@ -147,22 +147,32 @@ class EventBus:
 
     # --- replay ids -----------------------------------------------------------------------------
 
-    def replay_id(self, position: int) -> bytes:
-        """The opaque replay id of a position."""
-        raw = struct.pack(">Q", position)
+    def replay_id(self, position: int, minted: datetime | None = None) -> bytes:
+        """The opaque replay id of a position, minted at ``minted`` (default: now).
+
+        An event's id is minted when it was stored (so it never changes); a keep-alive's
+        ``latest_replay_id`` is minted when it is sent. 24 bytes: position, mint time, tag.
+        """
+        when = minted if minted is not None else self._source.now()
+        raw = struct.pack(">QQ", position, int(when.timestamp() * 1000))
         return raw + hmac.new(self._secret, raw, hashlib.sha256).digest()[:8]
 
     def position_of(self, replay_id: bytes) -> int:
-        """The position behind a replay id, or :class:`ReplayIdCorrupted`."""
-        if len(replay_id) != 16:
+        """The position behind a replay id, or :class:`ReplayIdCorrupted`.
+
+        Valid when it is ours, was minted within the retention window, and no retained-window event
+        after it has been purged (§6.4: "an old Replay ID outside the 72-hour retention period").
+        """
+        if len(replay_id) != 24:
             raise ReplayIdCorrupted("not a replay id of this event bus")
-        raw, tag = replay_id[:8], replay_id[8:]
+        raw, tag = replay_id[:16], replay_id[16:]
         if not hmac.compare_digest(tag, hmac.new(self._secret, raw, hashlib.sha256).digest()[:8]):
             raise ReplayIdCorrupted("not a replay id of this event bus")
-        position = int(struct.unpack(">Q", raw)[0])
+        position, minted_ms = (int(v) for v in struct.unpack(">QQ", raw))
         with self._lock:
             self._purge()
-            if position > self._latest or (self._purged_through and position <= self._purged_through):
+            horizon_ms = (self._source.now() - self.retention).timestamp() * 1000
+            if minted_ms < horizon_ms or position < self._purged_through or position > self._latest:
                 raise ReplayIdCorrupted("replay id outside the retention window")
         return position
 

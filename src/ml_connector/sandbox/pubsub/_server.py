@@ -202,11 +202,11 @@ class _PubSubServicer(pb_grpc.PubSubServicer):  # type: ignore[misc]
                                     event=pb.ProducerEvent(
                                         id=e.event_id, schema_id=e.schema_id, payload=e.payload
                                     ),
-                                    replay_id=bus.replay_id(e.position),
+                                    replay_id=bus.replay_id(e.position, e.stored_at),
                                 )
                                 for e in events
                             ],
-                            latest_replay_id=bus.replay_id(events[-1].position),
+                            latest_replay_id=bus.replay_id(events[-1].position, events[-1].stored_at),
                             rpc_id=rpc_id,
                             pending_num_requested=state.credit,
                         )
