@@ -11,8 +11,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from ml_connector.sandbox._control import FaultMiddleware, SandboxClock, SandboxControl
-from ml_connector.sandbox.salesforce._app import QueryCursors, build_app
+from ml_connector.sandbox.salesforce._app import build_app
 from ml_connector.sandbox.salesforce._ids import IdFactory
+from ml_connector.sandbox.salesforce._query import QueryCursors
 from ml_connector.sandbox.salesforce._rules import install as _install_object_rules
 from ml_connector.sandbox.salesforce._seed import seed_org
 from ml_connector.sandbox.salesforce._sessions import ApiAllocation, SessionRegistry

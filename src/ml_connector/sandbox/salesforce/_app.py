@@ -1,19 +1,15 @@
-"""The sandbox's HTTP surface: OAuth token endpoint, versions, sObjects, query, collections, limits.
+"""The sandbox's HTTP surface: OAuth token endpoint, versions, limits, sObject rows, assembly.
 
-Wire formats follow the reference sheet: error bodies are JSON arrays of
-``{"message", "errorCode", "fields"}`` (§2.3) except the token endpoint's ``{"error",
-"error_description"}`` (§1.3); every authenticated REST response carries ``Sforce-Limit-Info`` (§2.4).
+The token endpoint answers ``{"error", "error_description"}`` with 400 (§1.3); the REST resources
+go through :func:`~ml_connector.sandbox.salesforce._rest.rest` (session, allocation, error bodies).
+Queries live in ``_query.py``, collections in ``_collections.py``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import json
-import threading
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -27,15 +23,26 @@ from ml_connector.sandbox._control import FaultMiddleware, control_routes
 from ml_connector.sandbox.salesforce._collections import collection_routes
 from ml_connector.sandbox.salesforce._describe import describe_global, describe_object
 from ml_connector.sandbox.salesforce._ids import is_valid_id
-from ml_connector.sandbox.salesforce._schema import SCHEMA, ObjectSpec
-from ml_connector.sandbox.salesforce._sessions import Session, token_signature
-from ml_connector.sandbox.salesforce._soql import QueryError, evaluate, parse_query, to_json_value
-from ml_connector.sandbox.salesforce._values import ApiError, SaveFailed
+from ml_connector.sandbox.salesforce._query import query_handler, query_more
+from ml_connector.sandbox.salesforce._rest import (
+    ApiError,
+    RestCall,
+    error_response,
+    not_found,
+    object_spec,
+    read_json,
+    record_json,
+    rest,
+    sf_errors,
+)
+from ml_connector.sandbox.salesforce._schema import ObjectSpec
+from ml_connector.sandbox.salesforce._sessions import token_signature
+from ml_connector.sandbox.salesforce._soql import QueryError
 
 if TYPE_CHECKING:
     from ml_connector.sandbox.salesforce import SalesforceSandbox
 
-__all__ = ["RestCall", "build_app", "error_response", "sf_errors"]
+__all__ = ["build_app"]
 
 _RELEASES = {
     "58.0": "Summer '23",
@@ -48,132 +55,6 @@ _RELEASES = {
     "65.0": "Winter '26",
     "66.0": "Spring '26",
 }
-_CURSOR_LIFETIME = timedelta(days=2)  # §3.1: query locators live 2 days since API 56.0
-
-
-def sf_errors(status: int, *errors: ApiError, headers: dict[str, str] | None = None) -> JSONResponse:
-    """An error response in the REST array form of §2.3."""
-    return JSONResponse([e.rest() for e in errors], status_code=status, headers=headers)
-
-
-def _not_found() -> JSONResponse:
-    return sf_errors(404, ApiError("NOT_FOUND", "The requested resource does not exist"))
-
-
-def error_response(status: int) -> Response:
-    """Bodies for injected faults.
-
-    Salesforce never answers 429 and sends no ``Retry-After`` (§2.3); its throttling answer is
-    ``503 SERVER_UNAVAILABLE``, so an injected "429" comes out as that 503.
-    """
-    if status == 429:
-        return sf_errors(
-            503, ApiError("SERVER_UNAVAILABLE", "Server is temporarily unavailable, please try again.")
-        )
-    return sf_errors(
-        500,
-        ApiError(
-            "UNKNOWN_EXCEPTION",
-            "An unexpected error occurred. Please include this ErrorId if you contact support: 1928374655-12345 "
-            "(-1029384756)",
-        ),
-    )
-
-
-@dataclass
-class RestCall:
-    """What a REST handler gets: the request, its API version, session and ``Sforce-Call-Options``."""
-
-    request: Request
-    version: str
-    session: Session
-    client: str | None
-
-
-Handler = Callable[["SalesforceSandbox", RestCall], Awaitable[Response]]
-
-
-def _call_options_client(header: str | None) -> str | None:
-    """``client=ml-connector; defaultNamespace=x`` → ``ml-connector`` (``;`` now, ``,`` in older docs)."""
-    if not header:
-        return None
-    for part in header.replace(",", ";").split(";"):
-        key, _, value = part.strip().partition("=")
-        if key.strip().lower() == "client" and value.strip():
-            return value.strip()
-    return None
-
-
-def rest(sandbox: SalesforceSandbox, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """Wrap a handler with the version check, the session check and the API allocation."""
-
-    async def endpoint(request: Request) -> Response:
-        version = str(request.path_params.get("version", ""))
-        if not version.startswith("v") or version[1:] not in sandbox.api_versions:
-            return _not_found()
-        auth = request.headers.get("authorization", "")
-        scheme, _, token = auth.partition(" ")
-        session = sandbox.sessions.touch(token.strip()) if scheme.lower() in {"bearer", "oauth"} else None
-        if session is None:
-            # §1.4: the exact body SSF and our client key on.
-            return sf_errors(401, ApiError("INVALID_SESSION_ID", "Session expired or invalid"))
-        if not sandbox.allocation.consume():
-            return sf_errors(
-                403,
-                ApiError("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded."),
-                headers={"Sforce-Limit-Info": sandbox.limit_info()},
-            )
-        call = RestCall(
-            request, version[1:], session, _call_options_client(request.headers.get("sforce-call-options"))
-        )
-        try:
-            response = await handler(sandbox, call)
-        except SaveFailed as failed:
-            response = _save_failed(failed)
-        except QueryError as exc:
-            response = sf_errors(400, ApiError(exc.code, exc.message))
-        except json.JSONDecodeError as exc:
-            response = sf_errors(
-                400, ApiError("JSON_PARSER_ERROR", f"Unexpected character at [line:1, column:{exc.pos}]")
-            )
-        response.headers["Sforce-Limit-Info"] = sandbox.limit_info()
-        return response
-
-    return endpoint
-
-
-def _save_failed(failed: SaveFailed) -> Response:
-    if failed.status == 300:
-        # UNVERIFIED (reference §4.2): body shape of 300; we send the matching records' URLs as strings.
-        return JSONResponse(failed.matches, status_code=300)
-    return sf_errors(failed.status, *failed.errors)
-
-
-async def read_json(request: Request) -> Any:
-    """The request's JSON body (raises JSONDecodeError like the real parser refuses bad JSON)."""
-    raw = await request.body()
-    return json.loads(raw or b"null")
-
-
-def object_spec(name: str) -> ObjectSpec | None:
-    """An sObject by name (case-insensitive, as the URL accepts)."""
-    return SCHEMA.get(name) or next((o for n, o in SCHEMA.items() if n.lower() == name.lower()), None)
-
-
-def _invalid_type(name: str) -> Response:
-    return sf_errors(404, ApiError("NOT_FOUND", "The requested resource does not exist"))
-
-
-def record_json(
-    sandbox: SalesforceSandbox, obj: ObjectSpec, row: dict[str, Any], version: str, fields: list[str] | None
-) -> dict[str, Any]:
-    """A record as ``GET /sobjects/{type}/{id}`` returns it."""
-    out: dict[str, Any] = {
-        "attributes": {"type": obj.name, "url": f"/services/data/v{version}/sobjects/{obj.name}/{row['Id']}"}
-    }
-    for name in fields if fields is not None else list(obj.fields):
-        out[name] = to_json_value(row.get(name))
-    return out
 
 
 # --- OAuth and versions ---------------------------------------------------------------------------
@@ -253,119 +134,13 @@ async def _limits(sandbox: SalesforceSandbox, call: RestCall) -> Response:
     return JSONResponse(body)
 
 
-# --- query ------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Cursor:
-    records: list[dict[str, Any]]
-    batch_size: int
-    expires: datetime
-    resource: str
-
-
-class QueryCursors:
-    """Open query locators (``01g…``) with their remaining rows."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.cursors: dict[str, _Cursor] = {}
-
-    def open(self, locator: str, cursor: _Cursor) -> None:
-        """Remember a cursor."""
-        with self._lock:
-            self.cursors[locator] = cursor
-
-    def get(self, locator: str, now: datetime) -> _Cursor | None:
-        """A live cursor, or None if unknown or expired."""
-        with self._lock:
-            cursor = self.cursors.get(locator)
-            if cursor is not None and cursor.expires < now:
-                del self.cursors[locator]
-                return None
-            return cursor
-
-    def clear(self) -> None:
-        """Drop every cursor."""
-        with self._lock:
-            self.cursors.clear()
-
-
-def _batch_size(header: str | None) -> int:
-    """§3.3 ``Sforce-Query-Options: batchSize=N``: min 200, max 2,000, default 2,000.
-
-    The reference gives only the bounds; values outside them are clamped to the nearest bound.
-    """
-    size = 2000
-    for part in (header or "").replace(";", ",").split(","):
-        key, _, value = part.strip().partition("=")
-        if key.strip().lower() == "batchsize":
-            try:
-                size = int(value.strip())
-            except ValueError:
-                size = 2000
-    return min(max(size, 200), 2000)
-
-
-def _query_handler(include_deleted: bool) -> Handler:
-    resource = "queryAll" if include_deleted else "query"
-
-    async def handler(sandbox: SalesforceSandbox, call: RestCall) -> Response:
-        soql = call.request.query_params.get("q")
-        if not soql:
-            return sf_errors(400, ApiError("MALFORMED_QUERY", "A query string has to be specified"))
-        parsed = parse_query(soql)
-        with sandbox.org.lock:
-            total, records = evaluate(
-                parsed,
-                soql,
-                rows=sandbox.org.rows,
-                lookup=sandbox.org.lookup,
-                now=sandbox.control.clock.now(),
-                include_deleted=include_deleted,
-                version=call.version,
-            )
-        batch = _batch_size(call.request.headers.get("sforce-query-options"))
-        if len(records) <= batch:
-            return JSONResponse({"totalSize": total, "done": True, "records": records})
-        locator = sandbox.org.ids.new("01g")
-        sandbox.cursors.open(
-            locator, _Cursor(records, batch, sandbox.control.clock.now() + _CURSOR_LIFETIME, resource)
-        )
-        return JSONResponse(
-            {
-                "totalSize": total,
-                "done": False,
-                "nextRecordsUrl": f"/services/data/v{call.version}/{resource}/{locator}-{batch}",
-                "records": records[:batch],
-            }
-        )
-
-    return handler
-
-
-async def _query_more(sandbox: SalesforceSandbox, call: RestCall) -> Response:
-    locator, _, offset_text = str(call.request.path_params["locator"]).partition("-")
-    cursor = sandbox.cursors.get(locator, sandbox.control.clock.now())
-    if cursor is None or not offset_text.isdigit():
-        return sf_errors(400, ApiError("INVALID_QUERY_LOCATOR", "invalid query locator"))
-    offset = int(offset_text)
-    page = cursor.records[offset : offset + cursor.batch_size]
-    end = offset + len(page)
-    body: dict[str, Any] = {"totalSize": len(cursor.records), "done": end >= len(cursor.records)}
-    if not body["done"]:
-        body["nextRecordsUrl"] = f"/services/data/v{call.version}/{cursor.resource}/{locator}-{end}"
-    body["records"] = page
-    return JSONResponse(body)
-
-
 # --- sObject rows -----------------------------------------------------------------------------------
 
 
 async def _sobject_root(sandbox: SalesforceSandbox, call: RestCall) -> Response:
     obj = object_spec(call.request.path_params["sobject"])
     if obj is None:
-        return _invalid_type(call.request.path_params["sobject"])
+        return not_found()
     if call.request.method == "GET":
         described = describe_object(obj, call.version)
         short = {k: described[k] for k in ("name", "label", "labelPlural", "keyPrefix", "custom", "urls")}
@@ -383,7 +158,7 @@ async def _sobject_root(sandbox: SalesforceSandbox, call: RestCall) -> Response:
 async def _describe(sandbox: SalesforceSandbox, call: RestCall) -> Response:
     obj = object_spec(call.request.path_params["sobject"])
     if obj is None:
-        return _invalid_type(call.request.path_params["sobject"])
+        return not_found()
     return JSONResponse(describe_object(obj, call.version))
 
 
@@ -410,7 +185,7 @@ async def _record(sandbox: SalesforceSandbox, call: RestCall) -> Response:
     obj = object_spec(call.request.path_params["sobject"])
     record_id = str(call.request.path_params["record_id"])
     if obj is None:
-        return _invalid_type(call.request.path_params["sobject"])
+        return not_found()
     method = call.request.method
     if method == "POST":
         if record_id.lower() != "id":
@@ -427,12 +202,12 @@ async def _record(sandbox: SalesforceSandbox, call: RestCall) -> Response:
             new_id = tx.create(obj.name, body)
         return JSONResponse({"id": new_id, "success": True, "errors": [], "created": True}, status_code=201)
     if not is_valid_id(record_id) or sandbox.org.object_of(record_id) != obj.name:
-        return _not_found()
+        return not_found()
     if method == "GET":
         fields = _field_list(obj, call.request.query_params.get("fields"))
         row = sandbox.org.live(obj.name, record_id)
         if row is None:
-            return _not_found()
+            return not_found()
         return JSONResponse(record_json(sandbox, obj, row, call.version, fields))
     with sandbox.org.transaction(
         client=call.client, api_version=call.version, user_id=call.session.user_id
@@ -452,7 +227,7 @@ async def _record(sandbox: SalesforceSandbox, call: RestCall) -> Response:
 async def _by_external_id(sandbox: SalesforceSandbox, call: RestCall) -> Response:
     obj = object_spec(call.request.path_params["sobject"])
     if obj is None:
-        return _invalid_type(call.request.path_params["sobject"])
+        return not_found()
     field_name = str(call.request.path_params["ext_field"])
     value = str(call.request.path_params["ext_value"])
     spec = obj.field_ci(field_name)
@@ -469,13 +244,13 @@ async def _by_external_id(sandbox: SalesforceSandbox, call: RestCall) -> Respons
                     f"Provided external ID field does not exist or is not accessible: {field_name}",
                 ),
             )
-        return _not_found()
+        return not_found()
     if call.request.method == "GET":
         with sandbox.org.lock:
             tx = sandbox.org.transaction(api_version=call.version)
             matches = tx.find_by_external_id(obj, spec, value)
         if not matches:
-            return _not_found()
+            return not_found()
         if len(matches) > 1:
             return JSONResponse(
                 [f"/services/data/v{call.version}/sobjects/{obj.name}/{m}" for m in matches], status_code=300
@@ -523,10 +298,10 @@ def build_app(sandbox: SalesforceSandbox) -> FaultMiddleware:
         *_routes("/services/data", versions, ["GET"]),
         *_routes(data, rest(sandbox, _resources), ["GET"]),
         *_routes(f"{data}/limits", rest(sandbox, _limits), ["GET"]),
-        *_routes(f"{data}/query", rest(sandbox, _query_handler(False)), ["GET"]),
-        *_routes(f"{data}/queryAll", rest(sandbox, _query_handler(True)), ["GET"]),
-        *_routes(f"{data}/query/{{locator}}", rest(sandbox, _query_more), ["GET"]),
-        *_routes(f"{data}/queryAll/{{locator}}", rest(sandbox, _query_more), ["GET"]),
+        *_routes(f"{data}/query", rest(sandbox, query_handler(False)), ["GET"]),
+        *_routes(f"{data}/queryAll", rest(sandbox, query_handler(True)), ["GET"]),
+        *_routes(f"{data}/query/{{locator}}", rest(sandbox, query_more), ["GET"]),
+        *_routes(f"{data}/queryAll/{{locator}}", rest(sandbox, query_more), ["GET"]),
         *_routes(f"{data}/sobjects", rest(sandbox, _describe_global), ["GET"]),
         *_routes(f"{data}/sobjects/{{sobject}}", rest(sandbox, _sobject_root), ["GET", "POST"]),
         *_routes(f"{data}/sobjects/{{sobject}}/describe", rest(sandbox, _describe), ["GET"]),
@@ -543,7 +318,7 @@ def build_app(sandbox: SalesforceSandbox) -> FaultMiddleware:
         *collection_routes(sandbox, rest),
     ]
 
-    async def not_found(request: Request, exc: Exception) -> Response:
+    async def http_error(request: Request, exc: Exception) -> Response:
         if isinstance(exc, HTTPException) and exc.status_code == 405:
             listed = (exc.headers or {}).get("Allow", "GET").split(",")
             allowed = ",".join(sorted({m.strip() for m in listed} - {"HEAD"}))
@@ -554,7 +329,7 @@ def build_app(sandbox: SalesforceSandbox) -> FaultMiddleware:
                     f"HTTP Method '{request.method}' not allowed. Allowed are HEAD,{allowed}",
                 ),
             )
-        return _not_found()
+        return not_found()
 
-    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
+    app = Starlette(routes=routes, exception_handlers={404: http_error, 405: http_error})
     return FaultMiddleware(app, sandbox.control, error_response)

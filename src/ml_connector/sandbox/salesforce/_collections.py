@@ -14,11 +14,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ml_connector.sandbox.salesforce._rest import Handler, RestCall, object_spec, read_json, sf_errors
 from ml_connector.sandbox.salesforce._values import ApiError, SaveFailed
 
 if TYPE_CHECKING:
     from ml_connector.sandbox.salesforce import SalesforceSandbox
-    from ml_connector.sandbox.salesforce._app import Handler, RestCall
     from ml_connector.sandbox.salesforce._store import Transaction
 
 __all__ = ["collection_routes"]
@@ -44,8 +44,6 @@ Operation = Callable[["Transaction", dict[str, Any]], dict[str, Any]]
 def _run(
     sandbox: SalesforceSandbox, call: RestCall, records: list[Any], all_or_none: bool, operation: Operation
 ) -> Response:
-    from ml_connector.sandbox.salesforce._app import sf_errors
-
     if len(records) > MAX_RECORDS:
         return sf_errors(400, _too_many(len(records)))
     results: list[dict[str, Any]] = []
@@ -80,8 +78,6 @@ def _record_type(record: dict[str, Any]) -> str | None:
 
 
 def _checked_type(record: dict[str, Any], wanted: str | None = None) -> str:
-    from ml_connector.sandbox.salesforce._app import object_spec
-
     kind = _record_type(record)
     obj = object_spec(kind) if kind else None
     if obj is None:
@@ -98,8 +94,6 @@ def _fields(record: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _body(call: RestCall) -> tuple[list[Any], bool] | Response:
-    from ml_connector.sandbox.salesforce._app import read_json, sf_errors
-
     body = await read_json(call.request)
     if not isinstance(body, dict) or not isinstance(body.get("records"), list):
         return sf_errors(400, ApiError("JSON_PARSER_ERROR", "Request body must contain a records array"))
@@ -107,8 +101,6 @@ async def _body(call: RestCall) -> tuple[list[Any], bool] | Response:
 
 
 async def _create_or_update(sandbox: SalesforceSandbox, call: RestCall) -> Response:
-    from ml_connector.sandbox.salesforce._app import sf_errors
-
     method = call.request.method
     if method == "DELETE":
         ids = [i for i in call.request.query_params.get("ids", "").split(",") if i]
@@ -145,8 +137,6 @@ async def _create_or_update(sandbox: SalesforceSandbox, call: RestCall) -> Respo
 
 
 async def _upsert(sandbox: SalesforceSandbox, call: RestCall) -> Response:
-    from ml_connector.sandbox.salesforce._app import object_spec, sf_errors
-
     obj = object_spec(call.request.path_params["sobject"])
     spec = obj.field_ci(call.request.path_params["ext_field"]) if obj else None
     if obj is None or spec is None or not (spec.external_id or spec.name == "Id"):
