@@ -9,7 +9,7 @@ from typing import Any
 import grpc
 import httpx2
 import pytest
-from pubsub_helpers import Harness, Org, wait_for
+from pubsub_helpers import Harness, Org, SubscriberFactory, wait_for
 
 from ml_connector.salesforce.pubsub import CdcBatch, CdcSubscriber, MemoryReplayStore
 from ml_connector.salesforce.pubsub import pubsub_api_pb2_grpc as pb_grpc
@@ -39,9 +39,6 @@ async def channel(org: Org) -> AsyncIterator[grpc.aio.Channel]:
 @pytest.fixture
 def stub(channel: grpc.aio.Channel) -> Any:
     return pb_grpc.PubSubStub(channel)
-
-
-SubscriberFactory = Callable[..., Awaitable[Harness]]
 
 
 @pytest.fixture

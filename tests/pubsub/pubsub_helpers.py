@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,6 +89,9 @@ class Harness:
         if self.task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait_for(self.task, 5)
+
+
+SubscriberFactory = Callable[..., Awaitable[Harness]]
 
 
 async def wait_for(condition: Callable[[], bool], seconds: float = 5.0) -> None:
