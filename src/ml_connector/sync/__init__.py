@@ -15,6 +15,15 @@ from ml_connector.sync._mapping import (
     order_to_invoice,
 )
 from ml_connector.sync._runner import FLOW_NAMES, FlowResult, Flows, run_flows
+from ml_connector.sync._service import (
+    FlowStatus,
+    SyncReport,
+    flow_status,
+    parked_records,
+    retry_parked,
+    run_sync,
+    skip_parked,
+)
 
 __all__ = [
     "ACUMATICA_LENGTHS",
@@ -22,12 +31,14 @@ __all__ = [
     "AcumaticaGateway",
     "CallCounter",
     "FlowResult",
+    "FlowStatus",
     "Flows",
     "Mapped",
     "PlannedWrite",
     "RunTally",
     "SalesforceGateway",
     "SyncContext",
+    "SyncReport",
     "Transports",
     "account_to_customer",
     "contact_to_acumatica",
@@ -35,8 +46,13 @@ __all__ = [
     "country_code",
     "credit_to_account",
     "customer_id_for",
+    "flow_status",
     "open_clients",
     "open_sync",
     "order_to_invoice",
+    "parked_records",
+    "retry_parked",
     "run_flows",
+    "run_sync",
+    "skip_parked",
 ]

@@ -62,7 +62,7 @@ class CreditFlow:
             customers.update(await ctx.acumatica.customers(missing))
         linked = {cid: c for cid, c in customers.items() if c.get("AccountRef")}
         ctx.tally(FLOW).counts["read"] += len(customers)
-        outcomes = await self._sync(ctx, linked)
+        outcomes = await self.sync_customers(ctx, linked)
         ctx.record(
             outcomes, cursor=(STREAMS["Customer"], highest["Customer"]) if "Customer" in highest else None
         )
@@ -84,9 +84,10 @@ class CreditFlow:
             async for record in ctx.acumatica.customers_modified_since(since):
                 yield record
 
-    async def _sync(
+    async def sync_customers(
         self, ctx: SyncContext, customers: Mapping[str, Mapping[str, Any]]
     ) -> list[RecordOutcome]:
+        """Bring these customers' credit fields to their Accounts; outcomes are not yet recorded."""
         mapping = ctx.config.mapping
         links = ctx.store.get_links(ctx.connection_id, FLOW, list(customers))
         gate = asyncio.Semaphore(BALANCE_CONCURRENCY)
