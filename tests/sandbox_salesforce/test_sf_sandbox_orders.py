@@ -154,3 +154,42 @@ async def test_seeded_orders_are_draft_and_activated_with_lines(sandbox: Salesfo
         lines = [i for i in sandbox.records("OrderItem") if i["OrderId"] == order["Id"]]
         assert len(lines) >= 2
         assert order["TotalAmount"] == round(sum(i["TotalPrice"] for i in lines), 2)
+
+
+async def test_all_or_none_undoes_items_and_the_order_total(catalog: SalesforceSandbox, api: Api) -> None:
+    order_id = await new_order(api, catalog)
+    lumber = entry_for(catalog, "LUM2X4-8")
+    changes_before = len(catalog.changes)
+    response = await api.call(
+        "POST",
+        "/composite/sobjects",
+        json={
+            "allOrNone": True,
+            "records": [
+                {
+                    "attributes": {"type": "OrderItem"},
+                    "OrderId": order_id,
+                    "PricebookEntryId": lumber["Id"],
+                    "Quantity": 3,
+                    "UnitPrice": 5,
+                },
+                {"attributes": {"type": "OrderItem"}, "OrderId": order_id, "PricebookEntryId": lumber["Id"]},
+            ],
+        },
+    )
+    assert [r["success"] for r in response.json()] == [False, False]
+    assert catalog.records("OrderItem") == []
+    assert catalog.records("Order")[0]["TotalAmount"] == 0.0
+    assert len(catalog.changes) == changes_before
+    assert (await add_item(api, order_id, lumber, 1)).status_code == 201
+    assert (
+        catalog.records("OrderItem")[0]["OrderItemNumber"] == "0000000001"
+    )  # the rolled-back number is reused
+
+
+def test_a_failed_insert_batch_leaves_nothing(sandbox: SalesforceSandbox) -> None:
+    from ml_connector.sandbox.salesforce._values import SaveFailed
+
+    with pytest.raises(SaveFailed):
+        sandbox.insert_records("Account", [{"Name": "first"}, {"Name": None}])
+    assert sandbox.records("Account", include_deleted=True) == [] and sandbox.changes == []

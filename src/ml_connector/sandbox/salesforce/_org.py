@@ -1,7 +1,7 @@
 """The sandbox org's tables, unique-value index, auto-numbers and change log.
 
-Records are plain dicts that are replaced, never mutated in place, so a savepoint is a shallow copy
-of the tables. Writes go through :class:`~ml_connector.sandbox.salesforce._store.Transaction`.
+Records are plain dicts that are replaced, never mutated in place; each replacement is journalled
+so a transaction can undo its writes. Writes go through ``_store.Transaction``.
 """
 
 from __future__ import annotations
@@ -78,6 +78,8 @@ class SalesforceOrg:
         self.standard_pricebook_id: str | None = None
         # (object, unique field) -> folded value -> id of the live record holding it
         self.unique_index: dict[tuple[str, str], dict[str, str]] = {}
+        # (object, id, previous row or None) for every write of the open transaction
+        self.journal: list[tuple[str, str, dict[str, Any] | None]] = []
         self.rebuild_unique_index()
 
     def rebuild_unique_index(self) -> None:
@@ -102,17 +104,31 @@ class SalesforceOrg:
                 del index[str(value).lower()]
 
     def put(self, object_name: str, row: dict[str, Any]) -> None:
-        """Store ``row`` (a new dict) as the current version of its record."""
+        """Store ``row`` (a new dict) as the current version of its record (journalled for undo)."""
         old = self.tables[object_name].get(row["Id"])
+        self.journal.append((object_name, row["Id"], old))
         if old is not None:
             self._index(object_name, old, add=False)
         self.tables[object_name][row["Id"]] = row
         self._index(object_name, row, add=True)
 
     def drop(self, object_name: str, record_id: str) -> None:
-        """Remove a record entirely (hard delete)."""
+        """Remove a record entirely (hard delete, journalled for undo)."""
         old = self.tables[object_name].pop(record_id)
+        self.journal.append((object_name, record_id, old))
         self._index(object_name, old, add=False)
+
+    def undo(self, to: int) -> None:
+        """Undo journalled writes until the journal is ``to`` entries long (allOrNone, failed requests)."""
+        while len(self.journal) > to:
+            object_name, record_id, previous = self.journal.pop()
+            table = self.tables[object_name]
+            current = table.pop(record_id, None)
+            if current is not None:
+                self._index(object_name, current, add=False)
+            if previous is not None:
+                table[record_id] = previous
+                self._index(object_name, previous, add=True)
 
     # --- reading --------------------------------------------------------------------------------
 
@@ -154,6 +170,7 @@ class SalesforceOrg:
             for table in self.tables.values():
                 table.clear()
             self.changes.clear()
+            self.journal.clear()
             self.ids.reset()
             self._commit_number = 0
             self._order_number = 100

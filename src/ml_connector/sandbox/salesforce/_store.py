@@ -3,8 +3,8 @@
 Every write goes through a :class:`Transaction` (one per API request): it stamps the same
 ``SystemModstamp`` on every record the request touches, records the writer's
 ``Sforce-Call-Options`` client, and on commit appends :class:`Change` entries to the change log the
-later Pub/Sub (CDC) server streams. Records are replaced, never mutated in place, so an
-``allOrNone`` rollback only has to restore the table dictionaries.
+later Pub/Sub (CDC) server streams. Every table write is journalled, so a failed request, a failed
+record of a collection and an ``allOrNone`` rollback undo exactly what they wrote.
 """
 
 from __future__ import annotations
@@ -47,37 +47,35 @@ class Transaction:
         self.now = org.clock.now().replace(microsecond=0)
         self.key = str(uuid.uuid4())
         self.pending: list[PendingChange] = []
+        self._start = (0, 0, 0, 0)
 
     def __enter__(self) -> Transaction:
         self.org.lock.acquire()
+        self.org.journal.clear()
+        self._start = self.savepoint()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         try:
+            if exc_type is not None:
+                self.rollback_to(self._start)  # a failed request leaves no trace
             self.org._commit(self)
         finally:
+            self.org.journal.clear()
             self.org.lock.release()
 
-    # --- savepoints for allOrNone -----------------------------------------------------------------
+    # --- savepoints (allOrNone, failed records) ---------------------------------------------------
 
-    def savepoint(self) -> tuple[dict[str, dict[str, dict[str, Any]]], int, int, int]:
-        """Remember the tables (records are immutable, so shallow copies do)."""
+    def savepoint(self) -> tuple[int, int, int, int]:
+        """A point to roll back to: journal length, auto-number counters, pending changes."""
         org = self.org
-        return (
-            {n: dict(t) for n, t in org.tables.items()},
-            org._order_number,
-            org._order_item_number,
-            len(self.pending),
-        )
+        return (len(org.journal), org._order_number, org._order_item_number, len(self.pending))
 
-    def rollback_to(self, point: tuple[dict[str, dict[str, dict[str, Any]]], int, int, int]) -> None:
-        """Undo everything since ``point``."""
-        tables, order_no, item_no, pending = point
-        for name, table in tables.items():
-            self.org.tables[name].clear()
-            self.org.tables[name].update(table)
+    def rollback_to(self, point: tuple[int, int, int, int]) -> None:
+        """Undo every write since ``point``."""
+        journal, order_no, item_no, pending = point
+        self.org.undo(journal)
         self.org._order_number, self.org._order_item_number = order_no, item_no
-        self.org.rebuild_unique_index()
         del self.pending[pending:]
 
     # --- public write operations ------------------------------------------------------------------
