@@ -140,3 +140,11 @@ async def test_redirect_to_error_page_is_not_followed_and_counts_as_seat_exhaust
             await idle.get("Customer", "C00001")
         calls = sb.control.stats.snapshot()["calls"]
         assert not any("Error.aspx" in key for key in calls)  # never followed
+
+
+async def test_login_limit_answered_as_500_is_also_recognised(build_client):
+    sb = AcumaticaSandbox(seat_limit=0, login_limit_status=500)
+    async with build_client(sb, retry_attempts=2) as client:
+        with pytest.raises(SeatsExhausted):
+            await client.get("Customer", "C00001")
+        assert client.auth.grants["password"] == 2

@@ -158,6 +158,9 @@ class AcumaticaClient:
         try:
             await self.auth.logout(self._http)
         finally:
+            if self._limiter is not None:
+                self._limiter.close()  # stops pyrate-limiter's background leaker thread
+                self._limiter = None
             if self._owns_http:
                 await self._http.aclose()
 
@@ -434,6 +437,8 @@ class AcumaticaClient:
             if not isinstance(exc, Retryable) or (isinstance(exc, _Ambiguous) and not idempotent):
                 return False
             tries["normal"] += 1
+            if isinstance(exc, RateLimited) and exc.retry_after is not None:
+                return max(exc.retry_after, 1e-3)  # none is documented (§7), but honour one if sent
             cap = min(self.backoff_max, self.backoff_initial * 2 ** (tries["normal"] - 1))
             return max(random.uniform(0, cap), 1e-3)  # full jitter
 

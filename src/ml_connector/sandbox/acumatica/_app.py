@@ -153,7 +153,7 @@ class _Api:
         try:
             if request.method == "GET":
                 return self._get(request, tenant, entity, rest, version, base)
-            if request.method == "PUT" and not rest:
+            if request.method in ("PUT", "PATCH") and not rest:
                 return await self._put(request, tenant, entity, version, base)
             if request.method == "POST" and len(rest) == 1:
                 return await self._action(request, tenant, entity, rest[0], base)
@@ -240,10 +240,9 @@ class _Api:
             return self._poll(tenant, entity, rest[0], rest[2])
         if rest == ["$adHocSchema"]:
             template: dict[str, Any] = {f.name: {} for f in schema.fields_for(version)}
-            custom = {
-                view: {fld: {"type": "CustomDecimalField"}}
-                for view, fld in COMPUTED_CUSTOM.get(entity, set())
-            }
+            custom: dict[str, dict[str, Any]] = {}
+            for view, fld in sorted(COMPUTED_CUSTOM.get(entity, set())):
+                custom.setdefault(view, {})[fld] = {"type": "CustomDecimalField"}
             return acu_json(
                 {"id": str(uuid.uuid4()), "rowNumber": 1, "note": {}, **template, "custom": custom}
             )
@@ -289,14 +288,19 @@ class _Api:
                     exception_message="More than one entity satisfies the condition.",
                     exception_type="PX.Api.ContractBased.MoreThanOneEntitySatisfiesTheConditionException",
                 )
+        is_patch = request.method == "PATCH"
+        if is_patch and self.sb.store.locate(tenant, entity, patch, matches) is None:
+            # PATCH cannot insert: a missing record is 404 (§4.2, 2025 R1+ builds).
+            return http_error(404, "The entity to update was not found.")
         try:
             rec, _ = self.sb.store.put(
                 tenant,
                 entity,
                 patch,
                 matches=matches,
-                if_match=request.headers.get("if-match", "").strip() == "*",
+                if_match=is_patch or request.headers.get("if-match", "").strip() == "*",
                 if_none_match=request.headers.get("if-none-match", "").strip() == "*",
+                touch=is_patch,
             )
         except PreconditionFailed as exc:
             return http_error(412, str(exc))
@@ -409,7 +413,9 @@ def build_routes(sandbox: AcumaticaSandbox) -> list[BaseRoute]:
         Route("/identity/connect/token", api.token, methods=["POST"]),
         Route("/identity/connect/revocation", api.revocation, methods=["POST"]),
         Route(
-            "/entity/{endpoint}/{version}/{rest:path}", api.entity, methods=["GET", "PUT", "POST", "DELETE"]
+            "/entity/{endpoint}/{version}/{rest:path}",
+            api.entity,
+            methods=["GET", "PUT", "PATCH", "POST", "DELETE"],
         ),
     ]
     routes: list[BaseRoute] = list(control_routes(sandbox.control))

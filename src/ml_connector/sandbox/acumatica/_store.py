@@ -241,17 +241,15 @@ class AcumaticaStore:
         matches: list[dict[str, Any]] | None = None,
         if_match: bool = False,
         if_none_match: bool = False,
+        touch: bool = False,
     ) -> tuple[dict[str, Any], bool]:
-        """PUT upsert of §4.1; returns the stored record and whether it was inserted."""
+        """PUT upsert of §4.1; returns the stored record and whether it was inserted.
+
+        ``touch`` (PATCH, §4.2) sets the fields even when equal, so the record counts as modified.
+        """
         schema = ENTITIES[entity]
         data = self.tenant(tenant)
-        existing: dict[str, Any] | None = None
-        if patch.id:
-            existing = self.by_id(tenant, entity, patch.id)
-        elif matches is not None:
-            existing = self.by_id(tenant, entity, matches[0]["id"]) if matches else None
-        elif all(patch.values.get(k) not in (None, "") for k in schema.keys):
-            existing = self.by_keys(tenant, entity, [str(patch.values[k]) for k in schema.keys])
+        existing = self.locate(tenant, entity, patch, matches)
         if if_none_match and existing is not None:
             raise PreconditionFailed("A record with these keys already exists.")
         if if_match and existing is None:
@@ -282,11 +280,24 @@ class AcumaticaStore:
             data.records[entity].append(work)
             return work, True
         assert existing is not None
-        if _changed(existing, work):
+        if touch or _changed(existing, work):
             work["LastModifiedDateTime"] = self.now()
         existing.clear()
         existing.update(work)
         return existing, False
+
+    def locate(
+        self, tenant: str, entity: str, patch: Patch, matches: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any] | None:
+        """The record a PUT addresses: by ``id``, by the ``$filter`` matches, or by all key fields."""
+        schema = ENTITIES[entity]
+        if patch.id:
+            return self.by_id(tenant, entity, patch.id)
+        if matches is not None:
+            return self.by_id(tenant, entity, matches[0]["id"]) if matches else None
+        if all(patch.values.get(k) not in (None, "") for k in schema.keys):
+            return self.by_keys(tenant, entity, [str(patch.values[k]) for k in schema.keys])
+        return None
 
     def delete(self, tenant: str, entity: str, rec: dict[str, Any]) -> None:
         """Remove a record (DELETE by keys or id, §4.5)."""
