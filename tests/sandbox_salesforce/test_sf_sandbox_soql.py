@@ -240,3 +240,9 @@ async def test_query_all_returns_deleted_rows(sandbox: SalesforceSandbox, api: A
     assert [(r["Name"], r["IsDeleted"]) for r in every] == [("gone", True), ("keep", False)]
     deleted = await api.records("SELECT Id FROM Account WHERE IsDeleted = true", all_rows=True)
     assert [r["Id"] for r in deleted] == [gone]
+
+
+async def test_fifteen_character_ids_match_in_filters(sandbox: SalesforceSandbox, api: Api) -> None:
+    account_id, _ = sandbox.insert_records("Account", [{"Name": "a"}, {"Name": "b"}])
+    assert names(await api.records(f"SELECT Name FROM Account WHERE Id = '{account_id[:15]}'")) == ["a"]
+    assert names(await api.records(f"SELECT Name FROM Account WHERE Id IN ('{account_id[:15]}')")) == ["a"]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from ml_connector.sandbox.salesforce._ids import is_valid_id, to_18
 from ml_connector.sandbox.salesforce._schema import SCHEMA, FieldSpec, ObjectSpec, child_relationships
 from ml_connector.sandbox.salesforce._soql_parse import (
     FieldPath,
@@ -242,6 +243,13 @@ def _day_range(literal: Literal, now: datetime) -> tuple[date, date]:
     return today, today + timedelta(days=amount + 1)  # NEXT_N_DAYS: today through today + n
 
 
+def _id_form(resolved: _Resolved, value: Any) -> Any:
+    """Ids may be written with 15 characters; stored ids have 18 (compared case-insensitively)."""
+    if resolved.field.type in {"id", "reference"} and isinstance(value, str) and len(value) == 15:
+        return to_18(value) if is_valid_id(value) else value
+    return value
+
+
 def _compile(obj: ObjectSpec, node: Any, ctx: _Context) -> Callable[[dict[str, Any]], bool]:
     kind = node[0]
     if kind in {"and", "or"}:
@@ -262,14 +270,14 @@ def _compile(obj: ObjectSpec, node: Any, ctx: _Context) -> Callable[[dict[str, A
     if kind == "in":
         for lit in node[2]:
             _check_literal(resolved, lit, ctx.soql)
-        wanted = {_fold(lit.value) for lit in node[2]}
+        wanted = {_fold(_id_form(resolved, lit.value)) for lit in node[2]}
         negated = node[3]
         return lambda r: (_fold(_value_at(r, resolved, ctx)) in wanted) != negated
     _, _path, op, literal = node
     _check_literal(resolved, literal, ctx.soql)
     if literal.kind == "relative":
         return _relative_predicate(resolved, op, literal, ctx)
-    target = _fold(literal.value)
+    target = _fold(_id_form(resolved, literal.value))
     is_datetime = resolved.field.type == "datetime"
 
     def predicate(row: dict[str, Any]) -> bool:
