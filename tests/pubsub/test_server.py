@@ -260,3 +260,13 @@ async def test_entity_topics_carry_only_their_entity(org: Org, stub: Any) -> Non
     stream.close()
     assert len(events) == 1
     assert events[0].event.schema_id == org.ps.bus.schemas["Contact"].schema_id
+
+
+async def test_a_stream_owed_nothing_and_asked_for_nothing_is_closed(org: Org, stub: Any) -> None:
+    org.ps.idle_close_seconds = 0.2  # §6.3 says 60 s; shortened so the test stays fast
+    await org.create("Only One")
+    stream = Stream(stub, org.metadata())
+    stream.send(fetch(num=1, preset=pb.EARLIEST))
+    assert len((await stream.read()).events) == 1
+    assert await stream.read(seconds=3) is grpc.aio.EOF
+    assert await stream.call.code() == grpc.StatusCode.OK

@@ -231,3 +231,56 @@ def test_tls_is_automatic_by_host() -> None:
     assert not make("127.0.0.1:50051").tls
     assert not make("localhost:7443").tls
     assert make("127.0.0.1:50051", tls=True).tls
+
+
+async def test_activating_an_order_arrives_on_the_order_channel_with_status_changed(
+    org: Org, start_subscriber: SubscriberFactory
+) -> None:
+    org.sf.seed(accounts=2, orders=2, activated_ratio=0.0)
+    order = next(r for r in org.sf.records("Order") if r["Status"] == "Draft")
+    harness = await start_subscriber(topic="/data/OrderChangeEvent")
+    response = await org.http.patch(
+        f"{API}/sobjects/Order/{order['Id']}", json={"Status": "Activated"}, headers=org.auth()
+    )
+    assert response.status_code == 204, response.text
+    (activated,) = await harness.events(1)
+    assert activated.entity == "Order" and activated.change_type == "UPDATE"
+    assert activated.record_ids == (order["Id"],)
+    assert {"Status", "StatusCode", "ActivatedDate", "ActivatedById"} <= set(activated.changed_fields)
+    assert activated.values["Status"] == "Activated"
+    assert activated.values["EffectiveDate"] is None  # unchanged
+    activated_ms = activated.values["ActivatedDate"]
+    assert isinstance(activated_ms, int)  # §6.6: dateTime as epoch milliseconds
+    assert abs(activated_ms / 1000 - activated.commit_timestamp.timestamp()) < 1
+
+
+async def test_stop_finishes_the_batch_in_flight_and_stores_its_position(
+    org: Org, start_subscriber: SubscriberFactory
+) -> None:
+    store = MemoryReplayStore()
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def blocking(batch: CdcBatch) -> None:
+        entered.set()
+        await release.wait()
+
+    harness = await start_subscriber(store=store, handler=blocking)
+    await org.create("In Flight")
+    await asyncio.wait_for(entered.wait(), 5)
+    await harness.subscriber.stop()
+    assert harness.task is not None and not harness.task.done()
+    release.set()
+    await asyncio.wait_for(harness.task, 5)
+    (event,) = (await harness.next_batch()).events
+    assert store.replay_id == event.replay_id
+    assert not harness.subscriber.connected
+
+
+async def test_stop_while_waiting_for_events_ends_run_promptly(
+    org: Org, start_subscriber: SubscriberFactory
+) -> None:
+    harness = await start_subscriber()
+    await harness.subscriber.stop()
+    assert harness.task is not None
+    await asyncio.wait_for(harness.task, 2)
+    assert harness.task.exception() is None

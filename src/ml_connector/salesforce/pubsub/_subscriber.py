@@ -210,6 +210,10 @@ class CdcSubscriber:
                         if auth_refusals == 1:
                             continue  # a fresh token: reopen at once
                     failures += 1
+                except asyncio.CancelledError:
+                    if self._stopping.is_set():
+                        break  # stop() cancelled the open stream
+                    raise
                 except (_PositionProbeFailed, TimeoutError) as error:
                     self.last_error = str(error) or error.__class__.__name__
                     failures += 1
@@ -348,6 +352,7 @@ class CdcSubscriber:
         requests: asyncio.Queue[Any] = asyncio.Queue()
         requests.put_nowait(pb.FetchRequest(topic_name=self.topic, replay_preset=pb.LATEST, num_requested=1))
         call = self._stub.Subscribe(_drain(requests), metadata=self._metadata)
+        self._call = call
         try:
             async with asyncio.timeout(self._probe_timeout):
                 async for response in call:
@@ -356,6 +361,7 @@ class CdcSubscriber:
                     if response.latest_replay_id:
                         return bytes(response.latest_replay_id)
         finally:
+            self._call = None
             call.cancel()
             requests.put_nowait(None)
         raise _PositionProbeFailed("the LATEST stream ended before the server named a position")
