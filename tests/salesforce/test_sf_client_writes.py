@@ -171,3 +171,13 @@ async def test_validation_error_on_single_write_is_record_error(client: Salesfor
     with pytest.raises(RecordError) as caught:
         await client.create("Contact", {"FirstName": "no last name"})
     assert caught.value.code == "REQUIRED_FIELD_MISSING" and "LastName" in caught.value.field_errors
+
+
+async def test_upsert_matching_several_records_is_record_error(
+    client: SalesforceClient, sandbox: SalesforceSandbox
+) -> None:
+    sandbox.insert_records("Product2", [{"Name": "Stud"}, {"Name": "STUD"}])
+    with pytest.raises(RecordError) as caught:
+        await client.upsert("Product2", "Name", "Stud", {"Family": "Lumber"})
+    assert caught.value.code == "MULTIPLE_CHOICES" and caught.value.hint
+    assert calls(sandbox, "PATCH /services/data/{version}/sobjects/{sobject}/{ext_field}/{ext_value}") == 1

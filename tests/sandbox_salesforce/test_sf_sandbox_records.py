@@ -118,20 +118,18 @@ async def test_upsert_outcomes_300_404_400(sandbox: SalesforceSandbox, api: Api)
     assert len(sandbox.records("Account")) == 2
 
 
-async def test_upsert_on_duplicate_non_unique_external_id_is_300() -> None:
-    # Salesforce only answers 300 when an External ID is not also Unique; our Unique fields can't
-    # hold duplicates, so the 300 path is exercised on Id-typed matches through the store directly.
-    sandbox = SalesforceSandbox()
-    from ml_connector.sandbox.salesforce._schema import FieldSpec
-    from ml_connector.sandbox.salesforce._values import SaveFailed
-
-    sandbox.insert_records(
-        "Account", [{"Name": "a", "AccountNumber": "X"}, {"Name": "b", "AccountNumber": "x"}]
-    )
-    spec = FieldSpec("AccountNumber", "string", 40, external_id=True)
-    with sandbox.org.transaction(api_version="62.0") as tx, pytest.raises(SaveFailed) as failed:
-        tx.upsert("Account", spec, "X", {"Name": "c"})
-    assert failed.value.status == 300 and len(failed.value.matches) == 2
+async def test_upsert_matching_several_records_is_300_and_changes_nothing(
+    sandbox: SalesforceSandbox, api: Api
+) -> None:
+    # Product2.Name is an idLookup (not unique) field of a standard object, so it can key an upsert
+    # and can match several records (§4.2 "Several matches").
+    first, second = sandbox.insert_records("Product2", [{"Name": "Stud"}, {"Name": "stud"}])
+    response = await api.call("PATCH", "/sobjects/Product2/Name/Stud", json={"Family": "Lumber"})
+    assert response.status_code == 300
+    assert sorted(response.json()) == sorted(f"{V}/sobjects/Product2/{i}" for i in (first, second))
+    assert [p["Family"] for p in sandbox.records("Product2")] == [None, None]
+    lookup = await api.call("GET", "/sobjects/Product2/Name/Stud")
+    assert lookup.status_code == 300
 
 
 async def test_relationship_by_external_id(sandbox: SalesforceSandbox, api: Api) -> None:

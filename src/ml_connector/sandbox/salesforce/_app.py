@@ -231,9 +231,10 @@ async def _by_external_id(sandbox: SalesforceSandbox, call: RestCall) -> Respons
     field_name = str(call.request.path_params["ext_field"])
     value = str(call.request.path_params["ext_value"])
     spec = obj.field_ci(field_name)
-    if spec is None or not (
-        spec.external_id or spec.name == "Id" or (spec.id_lookup and call.request.method == "GET")
-    ):
+    # The key must be an External ID field, or an idLookup field of a standard object (SOAP upsert
+    # docs: "the external ID field attribute for custom objects or the idLookup field property for
+    # standard objects"); §4.2 says the same in short. Anything else answers 404.
+    if spec is None or not (spec.external_id or spec.id_lookup or spec.name == "Id"):
         # CONFLICT (reference §4.2): the guide prints this 404 as a bare object; the REST convention
         # (and what we send) is the usual array.
         if call.request.method == "GET":

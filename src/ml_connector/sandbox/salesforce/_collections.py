@@ -139,7 +139,7 @@ async def _create_or_update(sandbox: SalesforceSandbox, call: RestCall) -> Respo
 async def _upsert(sandbox: SalesforceSandbox, call: RestCall) -> Response:
     obj = object_spec(call.request.path_params["sobject"])
     spec = obj.field_ci(call.request.path_params["ext_field"]) if obj else None
-    if obj is None or spec is None or not (spec.external_id or spec.name == "Id"):
+    if obj is None or spec is None or not (spec.external_id or spec.id_lookup or spec.name == "Id"):
         return sf_errors(404, ApiError("NOT_FOUND", "The requested resource does not exist"))
     parsed = await _body(call)
     if isinstance(parsed, Response):
