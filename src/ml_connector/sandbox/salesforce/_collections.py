@@ -3,6 +3,9 @@
 A well-formed request answers 200 with one result per record, in order; per-record errors use
 ``statusCode``. With ``allOrNone`` every change of the request is rolled back when one record fails,
 and the records that would have succeeded report ``ALL_OR_NONE_OPERATION_ROLLED_BACK``.
+
+UNVERIFIED (reference §8, caveat 1): whether Salesforce copies the ``Sforce-Call-Options`` client of
+a collections call into CDC ``changeOrigin``; the sandbox assumes it does and records it per change.
 """
 
 from __future__ import annotations
