@@ -181,3 +181,29 @@ async def test_upsert_matching_several_records_is_record_error(
         await client.upsert("Product2", "Name", "Stud", {"Family": "Lumber"})
     assert caught.value.code == "MULTIPLE_CHOICES" and caught.value.hint
     assert calls(sandbox, "PATCH /services/data/{version}/sobjects/{sobject}/{ext_field}/{ext_value}") == 1
+
+
+async def test_lost_response_on_update_many_is_resent(
+    client: SalesforceClient, sandbox: SalesforceSandbox
+) -> None:
+    [account] = sandbox.insert_records("Account", [{"Name": "a"}])
+    await client.limits()
+    sandbox.control.set_faults({"lost_response_rate": 1.0})
+    answers = iter([True])
+    sandbox.control.roll = lambda rate: rate > 0 and next(answers, False)  # type: ignore[method-assign]
+    [result] = await client.update_many("Account", [{"Id": account, "Acumatica_AR_Balance__c": 1250.5}])
+    assert result.success and result.id == account
+    assert sandbox.records("Account")[0]["Acumatica_AR_Balance__c"] == 1250.5
+    assert calls(sandbox, "PATCH /services/data/{version}/composite/sobjects") == 2
+
+
+async def test_lost_query_page_is_fetched_again(client: SalesforceClient, sandbox: SalesforceSandbox) -> None:
+    sandbox.insert_records("Account", [{"Name": f"n{n}"} for n in range(500)])
+    pages = client.query_pages("SELECT Name FROM Account", batch_size=200)
+    first = await pages.__anext__()
+    sandbox.control.set_faults({"lost_response_rate": 1.0})
+    answers = iter([True])
+    sandbox.control.roll = lambda rate: rate > 0 and next(answers, False)  # type: ignore[method-assign]
+    rest = [page async for page in pages]
+    names = [r["Name"] for page in (first, *rest) for r in page.records]
+    assert names == [f"n{n}" for n in range(500)]
