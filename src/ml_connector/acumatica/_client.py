@@ -36,10 +36,11 @@ import stamina
 from pydantic import SecretStr
 from pyrate_limiter import Limiter, Rate
 
-from ..errors import AuthError, ConfigError, NotFound, RateLimited, RecordError, Retryable
+from ..errors import AuthError, ConfigError, NotFound, RateLimited, Retryable
 from . import _odata as odata
-from ._auth import SEAT_HINT, AcumaticaAuth, SeatsExhausted, is_seat_exhaustion
-from ._values import dumps, field_errors, loads, unwrap_record, wrap_record
+from ._auth import AcumaticaAuth, SeatsExhausted
+from ._responses import Ambiguous, raise_for_status
+from ._values import dumps, loads, unwrap_record, wrap_record
 
 __all__ = ["KEY_FIELDS", "AcumaticaClient"]
 
@@ -53,10 +54,6 @@ KEY_FIELDS: dict[str, tuple[str, ...]] = {
     "Payment": ("Type", "ReferenceNbr"),
     "SalesOrder": ("OrderType", "OrderNbr"),
 }
-
-
-class _Ambiguous(Retryable):
-    """The request may have been applied (sent, then no usable answer)."""
 
 
 def _version_key(version: str) -> tuple[int, ...]:
@@ -434,7 +431,7 @@ class AcumaticaClient:
                 tries["seat"] += 1
                 cap = min(self.seat_backoff_max, self.seat_backoff_initial * 2 ** (tries["seat"] - 1))
                 return max(random.uniform(0, cap), 1e-3)
-            if not isinstance(exc, Retryable) or (isinstance(exc, _Ambiguous) and not idempotent):
+            if not isinstance(exc, Retryable) or (isinstance(exc, Ambiguous) and not idempotent):
                 return False
             tries["normal"] += 1
             if isinstance(exc, RateLimited) and exc.retry_after is not None:
@@ -488,7 +485,7 @@ class AcumaticaClient:
                         hint="check that the API user has access to the tenant and the 'api' scope",
                         response=response,
                     )
-        _raise_for_status(response, method)
+        raise_for_status(response, method)
         return response
 
     async def _pace(self) -> None:
@@ -514,78 +511,8 @@ class AcumaticaClient:
         except (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout) as exc:
             raise Retryable(f"Acumatica unreachable: {exc!r}") from exc  # never sent: safe to repeat
         except httpx2.TransportError as exc:
-            raise _Ambiguous(f"no complete answer from Acumatica to {method} {url}: {exc!r}") from exc
+            raise Ambiguous(f"no complete answer from Acumatica to {method} {url}: {exc!r}") from exc
 
 
 def _params(**lists: Iterable[str] | None) -> dict[str, str]:
     return {f"${name}": ",".join(values) for name, values in lists.items() if values}
-
-
-def _raise_for_status(response: httpx2.Response, method: str) -> None:
-    status = response.status_code
-    if status < 300:
-        return
-    if is_seat_exhaustion(response):
-        raise SeatsExhausted("Acumatica: API Login Limit", hint=SEAT_HINT, response=response)
-    body: Any
-    try:
-        body = loads(response.content) if response.content else None
-    except ValueError:
-        body = None
-    info = body if isinstance(body, dict) else {}
-    exception_type = str(info.get("exceptionType") or "")
-    message = str(info.get("exceptionMessage") or info.get("message") or response.text[:300])
-    if status == 429:
-        retry_after = response.headers.get("retry-after")
-        raise RateLimited(
-            f"Acumatica declined the request (429): {message}",
-            retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None,
-            response=response,
-        )
-    if status == 422:
-        errors = field_errors(body)
-        top = errors.get("") or "the record has errors"
-        raise RecordError(
-            f"Acumatica refused the record: {top}", field_errors=errors, code="422", response=response
-        )
-    if status == 500 and "NoEntitySatisfiesTheCondition" in exception_type:
-        raise NotFound(message, code="NoEntitySatisfiesTheCondition", response=response)
-    if status == 500 and "OutcomeEntityHasErrors" in exception_type:
-        raise RecordError(
-            message, field_errors=field_errors(body), code="OutcomeEntityHasErrors", response=response
-        )
-    if status == 500 and "KeyNotFoundException" in exception_type:
-        raise ConfigError(
-            f"Acumatica: {message}",
-            hint="a $select/$expand/$custom name does not exist in this endpoint version",
-            response=response,
-        )
-    if status == 500 and exception_type == "PX.Data.PXException":
-        raise RecordError(f"Acumatica operation failed: {message}", code="PXException", response=response)
-    if status == 404:
-        raise ConfigError(
-            f"Acumatica answered 404: {message}",
-            hint="check the endpoint name/version, entity and action names",
-            response=response,
-        )
-    if status == 403:
-        raise AuthError(
-            f"Acumatica: {message}", hint="give the API user rights to the screen", response=response
-        )
-    if status in (400, 412):
-        model_state = info.get("modelState") or {}
-        fields = (
-            {k: "; ".join(map(str, v)) for k, v in model_state.items()}
-            if isinstance(model_state, dict)
-            else {}
-        )
-        raise RecordError(
-            f"Acumatica refused the request ({status}): {message}",
-            field_errors=fields,
-            code=str(status),
-            response=response,
-        )
-    if status >= 500 or status == 409 or 300 <= status < 400:
-        kind = Retryable if method == "GET" else _Ambiguous
-        raise kind(f"Acumatica answered {status}: {message}", response=response)
-    raise RecordError(f"Acumatica answered {status}: {message}", code=str(status), response=response)

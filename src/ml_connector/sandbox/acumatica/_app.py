@@ -18,7 +18,8 @@ from .._control import control_routes
 from ._auth import AuthOutcome
 from ._entities import ENTITIES, TOP_LEVEL
 from ._odata import FilterError, UnknownField, parse_filter
-from ._store import ActionFailed, PreconditionFailed, ValidationFailed
+from ._rules import ActionFailed
+from ._store import PreconditionFailed, ValidationFailed
 from ._wire import (
     BadRequest,
     RenderOptions,

@@ -20,32 +20,14 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from . import _rules as rules
 from ._entities import ENTITIES, EntitySchema
 from ._odata import FilterExpr, UnknownField
+from ._rules import ZERO
 from ._wire import Patch, ServerTime
 
-__all__ = [
-    "CUSTOMER_STATUSES",
-    "ITEM_STATUSES",
-    "ActionFailed",
-    "AcumaticaStore",
-    "PreconditionFailed",
-    "TenantData",
-    "ValidationFailed",
-]
+__all__ = ["AcumaticaStore", "PreconditionFailed", "TenantData", "ValidationFailed", "new_id"]
 
-CUSTOMER_STATUSES = ("Active", "On Hold", "Credit Hold", "Inactive", "One-Time")  # §6.1
-ITEM_STATUSES = (
-    "Active",
-    "No Sales",
-    "No Purchases",
-    "No Request",
-    "Inactive",
-    "Marked for Deletion",
-)  # §6.3
-INVOICE_TYPES = ("Invoice", "Debit Memo", "Credit Memo", "Cash Sale", "Cash Return")  # §6.4
-CREDIT_VERIFICATION = ("Days Past Due", "Credit Limit", "Limit and Days Past Due", "Disabled")  # §6.1
-ZERO = Decimal("0")
 
 # Computed fields that are never part of the change check (they move on their own).
 _AUDIT = {"LastModifiedDateTime", "LastModified", "LastModifiedDate", "CreatedDate", "CreatedDateTime"}
@@ -63,10 +45,6 @@ class ValidationFailed(Exception):
 
 class PreconditionFailed(Exception):
     """412: ``If-None-Match: *`` found a record, or ``If-Match: *`` found none (§4.1)."""
-
-
-class ActionFailed(Exception):
-    """A long operation (release) ended in an error; its status poll answers 500."""
 
 
 @dataclass
@@ -212,26 +190,6 @@ class AcumaticaStore:
                 row["NoteID"] = row["id"]
         return view
 
-    def customer_balances(self, tenant: str, customer_id: str) -> dict[str, Decimal]:
-        """AR balance of released open documents minus unapplied payments, and the unreleased total."""
-        key = str(customer_id).casefold()
-        data = self.tenant(tenant)
-        balance = unreleased = ZERO
-        for inv in data.records["SalesInvoice"]:
-            if str(inv.get("CustomerID", "")).casefold() != key:
-                continue
-            sign = -1 if inv.get("Type") in ("Credit Memo", "Cash Return") else 1
-            if inv.get("Status") == "Open":
-                balance += sign * (inv.get("Balance") or ZERO)
-            elif inv.get("Status") in ("Balanced", "On Hold"):
-                unreleased += sign * (inv.get("Amount") or ZERO)
-        for pay in data.records["Payment"]:
-            if str(pay.get("CustomerID", "")).casefold() == key and pay.get("Status") == "Open":
-                balance -= pay.get("UnappliedBalance") or ZERO
-        return {"Balance": balance, "UnreleasedBalance": unreleased}
-
-    # --- writing ----------------------------------------------------------------------------------
-
     def put(
         self,
         tenant: str,
@@ -258,9 +216,9 @@ class AcumaticaStore:
         work = copy.deepcopy(existing) if existing is not None else self._new_record(tenant, entity, patch)
         errors: dict[str, str] = {}
         _apply(schema, work, patch, errors, "")
-        errors.update(self._validate(tenant, entity, work, inserting))
+        errors.update(rules.validate(self, tenant, entity, work, inserting))
         if entity == "SalesInvoice":
-            _compute_invoice(work)
+            rules.compute_invoice(work)
         elif entity == "Payment" and not work.get("Released"):
             work["Status"] = "On Hold" if work.get("Hold") else "Balanced"
             work["UnappliedBalance"] = work.get("PaymentAmount") or ZERO
@@ -298,6 +256,18 @@ class AcumaticaStore:
         if all(patch.values.get(k) not in (None, "") for k in schema.keys):
             return self.by_keys(tenant, entity, [str(patch.values[k]) for k in schema.keys])
         return None
+
+    def customer_balances(self, tenant: str, customer_id: str) -> dict[str, Decimal]:
+        """``Balance`` (released open documents) and ``UnreleasedBalance`` of one customer."""
+        return rules.customer_balances(self, tenant, customer_id)
+
+    def release_invoice(self, tenant: str, rec: dict[str, Any]) -> None:
+        """``ReleaseSalesInvoice``: Balanced -> Open (the customer record is not touched)."""
+        rules.release_invoice(self, tenant, rec)
+
+    def release_payment(self, tenant: str, rec: dict[str, Any]) -> None:
+        """``ReleasePayment``: apply to invoices, closing those paid in full."""
+        rules.release_payment(self, tenant, rec)
 
     def delete(self, tenant: str, entity: str, rec: dict[str, Any]) -> None:
         """Remove a record (DELETE by keys or id, §4.5)."""
@@ -394,138 +364,6 @@ class AcumaticaStore:
             )
         return rec
 
-    def _validate(self, tenant: str, entity: str, rec: dict[str, Any], inserting: bool) -> dict[str, str]:
-        """Per-field errors; texts follow the documented ``'X' cannot be found in the system.`` style."""
-        errors: dict[str, str] = {}
-        data = self.tenant(tenant)
-        schema = ENTITIES[entity]
-        for spec in schema.fields:
-            value = rec.get(spec.name)
-            if spec.max_length and isinstance(value, str) and len(value) > spec.max_length:
-                # [assumption] real screens truncate or refuse depending on the field; the fake refuses.
-                errors[spec.name] = f"'{spec.name}' is too long (maximum {spec.max_length} characters)."
-        if entity == "Customer":
-            if not rec.get("CustomerID"):
-                errors["CustomerID"] = "'Customer ID' cannot be empty."
-            if not rec.get("CustomerClass"):
-                errors["CustomerClass"] = "'Customer Class' cannot be empty."  # required on create (§6.1)
-            elif str(rec["CustomerClass"]).upper() not in data.customer_classes:
-                errors["CustomerClass"] = "'Customer Class' cannot be found in the system."
-            if rec.get("Status") not in CUSTOMER_STATUSES:
-                errors["Status"] = f"The value '{rec.get('Status')}' is not in the list of allowed values."
-            rules = rec.get("CreditVerificationRules") or {}
-            if rules.get("CreditVerification") not in (None, *CREDIT_VERIFICATION):
-                errors["CreditVerificationRules/CreditVerification"] = (
-                    "The value is not in the list of allowed values."
-                )
-        elif entity == "Contact":
-            if not rec.get("LastName"):
-                errors["LastName"] = "'Last Name' cannot be empty."  # [assumption] CR302000 requires it
-            account = rec.get("BusinessAccount")
-            if account and self.by_keys(tenant, "Customer", [account]) is None:
-                errors["BusinessAccount"] = "'Business Account' cannot be found in the system."
-        elif entity == "StockItem":
-            if not rec.get("InventoryID"):
-                errors["InventoryID"] = "'Inventory ID' cannot be empty."
-            if rec.get("ItemStatus") not in ITEM_STATUSES:
-                errors["ItemStatus"] = "The value is not in the list of allowed values."
-        elif entity == "SalesInvoice":
-            errors.update(self._validate_invoice(tenant, rec, inserting))
-        elif entity == "Payment":
-            customer = self.by_keys(tenant, "Customer", [rec.get("CustomerID") or ""])
-            if customer is None:
-                errors["CustomerID"] = "'Customer' cannot be found in the system."
-            for i, row in enumerate(rec.get("DocumentsToApply", [])):
-                inv = self.by_keys(
-                    tenant, "SalesInvoice", [row.get("DocType") or "Invoice", row.get("ReferenceNbr") or ""]
-                )
-                if inv is None or inv.get("Status") != "Open":
-                    errors[f"DocumentsToApply/{i}/ReferenceNbr"] = (
-                        "'Reference Nbr.' cannot be found in the system."
-                    )
-        if errors:
-            errors.setdefault(
-                "", f"Inserting '{entity}' record raised at least one error. Please review the errors."
-            )
-        return errors
-
-    def _validate_invoice(self, tenant: str, rec: dict[str, Any], inserting: bool) -> dict[str, str]:
-        errors: dict[str, str] = {}
-        if rec.get("Type") not in INVOICE_TYPES:
-            errors["Type"] = "The value is not in the list of allowed values."
-        customer = self.by_keys(tenant, "Customer", [rec.get("CustomerID") or ""])
-        if customer is None:
-            errors["CustomerID"] = "'Customer' cannot be found in the system."  # doc text (§4.3)
-        elif inserting and customer.get("Status") in ("Credit Hold", "Inactive"):
-            # "Credit Hold: new invoices cannot be entered; Inactive: processing documents errors out"
-            # (§6.1). The exact texts are unknown [assumption].
-            errors["CustomerID"] = f"The customer status is '{customer['Status']}'."
-        if rec.get("Released") and rec.get("_touched_details"):
-            errors[""] = "The document has been released and cannot be edited."
-        rec.pop("_touched_details", None)
-        for i, row in enumerate(rec.get("Details", [])):
-            where = f"Details/{i}/"
-            inventory_id = row.get("InventoryID")
-            if not inventory_id:
-                continue
-            item = self.by_keys(tenant, "StockItem", [inventory_id])
-            if item is None or not self.advanced_so_invoices:
-                # Stock items on a direct SO invoice need "Advanced SO Invoices" (§6.4).
-                errors[f"{where}InventoryID"] = "'Inventory ID' cannot be found in the system."
-                continue
-            status = item.get("ItemStatus")
-            if status in ("No Sales", "Inactive", "Marked for Deletion"):
-                # [assumption] the texts; the rule is §6.3 (No Sales blocks sales documents).
-                errors[f"{where}InventoryID"] = f"The status of the '{item['InventoryID']}' item is {status}."
-                continue
-            row.setdefault("UOM", item.get("SalesUOM") or item.get("BaseUOM"))
-            if row.get("UOM") is None:
-                row["UOM"] = item.get("BaseUOM")
-            if row.get("UnitPrice") is None:
-                row["UnitPrice"] = item.get("DefaultPrice") or ZERO
-            if row.get("WarehouseID") is None:
-                row["WarehouseID"] = item.get("DefaultWarehouseID")
-            if row.get("TaxCategory") is None:
-                row["TaxCategory"] = item.get("TaxCategory")
-            if row["WarehouseID"] and str(row["WarehouseID"]).upper() not in self.tenant(tenant).warehouses:
-                errors[f"{where}WarehouseID"] = "'Warehouse' cannot be found in the system."
-        return errors
-
-    # --- actions ----------------------------------------------------------------------------------
-
-    def release_invoice(self, tenant: str, rec: dict[str, Any]) -> None:
-        """``ReleaseSalesInvoice``: Balanced -> Open; the customer record itself is not touched."""
-        if rec.get("Status") != "Balanced":
-            raise ActionFailed(f"The document is in the '{rec.get('Status')}' status and cannot be released.")
-        rec["Released"] = True
-        rec["Balance"] = rec.get("Amount") or ZERO
-        _set_invoice_status(rec)
-        rec["LastModifiedDateTime"] = self.now()
-
-    def release_payment(self, tenant: str, rec: dict[str, Any]) -> None:
-        """``ReleasePayment``: applies amounts to invoices; closes those paid in full."""
-        if rec.get("Status") != "Balanced":
-            raise ActionFailed(f"The document is in the '{rec.get('Status')}' status and cannot be released.")
-        applied = ZERO
-        for row in rec.get("DocumentsToApply", []):
-            inv = self.by_keys(
-                tenant, "SalesInvoice", [row.get("DocType") or "Invoice", row.get("ReferenceNbr") or ""]
-            )
-            if inv is None or inv.get("Status") != "Open":
-                raise ActionFailed(
-                    f"Document '{row.get('ReferenceNbr')}' cannot be found among open documents."
-                )
-            amount = min(row.get("AmountPaid") or ZERO, inv.get("Balance") or ZERO)
-            inv["Balance"] = (inv.get("Balance") or ZERO) - amount
-            inv["PaymentTotal"] = (inv.get("PaymentTotal") or ZERO) + amount
-            _set_invoice_status(inv)
-            inv["LastModifiedDateTime"] = self.now()
-            applied += amount
-        rec["Released"] = True
-        rec["UnappliedBalance"] = (rec.get("PaymentAmount") or ZERO) - applied
-        rec["Status"] = "Closed" if rec["UnappliedBalance"] <= 0 else "Open"
-        rec["LastModifiedDateTime"] = self.now()
-
     def counts(self) -> dict[str, int]:
         """Records by entity over all tenants (for ``/_sandbox/stats``)."""
         out: dict[str, int] = {}
@@ -596,34 +434,6 @@ def _apply(
                 line.setdefault("ManualPrice", line.get("UnitPrice") is not None)
     if schema.name != "SalesInvoice":
         target.pop("_touched_details", None)
-
-
-def _compute_invoice(rec: dict[str, Any]) -> None:
-    total = ZERO
-    for row in rec.get("Details", []):
-        qty = row.get("Qty") or ZERO
-        price = row.get("UnitPrice") or ZERO
-        row["Amount"] = (qty * price - (row.get("DiscountAmount") or ZERO)).quantize(Decimal("0.01"))
-        total += row["Amount"]
-    rec["DetailTotal"] = total
-    rec["DiscountTotal"] = ZERO
-    rec["FreightPrice"] = ZERO
-    rec["TaxTotal"] = ZERO  # taxes are out of the fake's scope; Amount = DetailTotal
-    rec["VATExemptTotal"] = ZERO
-    rec["VATTaxableTotal"] = ZERO
-    rec["CashDiscount"] = ZERO
-    rec["PaymentTotal"] = rec.get("PaymentTotal") or ZERO
-    if not rec.get("Released"):
-        rec["Amount"] = total
-        rec["Balance"] = total
-    _set_invoice_status(rec)
-
-
-def _set_invoice_status(rec: dict[str, Any]) -> None:
-    if rec.get("Released"):
-        rec["Status"] = "Closed" if (rec.get("Balance") or ZERO) <= 0 else "Open"
-    else:
-        rec["Status"] = "On Hold" if rec.get("Hold") else "Balanced"  # Hold=false -> Balanced (§6.4)
 
 
 def _changed(before: dict[str, Any], after: dict[str, Any]) -> bool:
