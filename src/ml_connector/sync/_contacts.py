@@ -206,6 +206,11 @@ async def customers_for_accounts(
         for account_id, link in links.items()
         if link.target_key and link.status is LinkStatus.SYNCED
     }
+    if ctx.dry_run:  # accounts this dry run already planned count as brought through
+        for account_id in wanted:
+            planned = ctx.planned.get((accounts.name, account_id))
+            if planned is not None and planned.status is LinkStatus.SYNCED:
+                customers.setdefault(account_id, planned.target_key or "(new customer)")
     missing = [a for a in wanted if a not in customers]
     if missing:
         records = await ctx.salesforce.by_ids("Account", accounts.fields(ctx), missing)

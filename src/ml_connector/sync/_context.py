@@ -93,6 +93,7 @@ class SyncContext:
     tallies: dict[str, RunTally] = field(default_factory=dict)
     calls: dict[str, CallCounter] = field(default_factory=dict)
     handled: dict[str, set[str]] = field(default_factory=dict)  # source ids each flow handled this run
+    planned: dict[tuple[str, str], RecordOutcome] = field(default_factory=dict)  # dry run: would-be outcomes
 
     def tally(self, flow: str) -> RunTally:
         """The running tally of ``flow``."""
@@ -104,6 +105,7 @@ class SyncContext:
             outcome.run_id = outcome.run_id or self.run_ids.get(outcome.flow)
             self.tally(outcome.flow).add(outcome)
         if self.dry_run:
+            self.planned.update(((o.flow, o.source_id), o) for o in outcomes)
             return
         if outcomes or cursor is not None:
             self.store.record_outcomes(self.connection_id, outcomes, cursor=cursor)
