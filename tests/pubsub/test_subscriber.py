@@ -284,3 +284,19 @@ async def test_stop_while_waiting_for_events_ends_run_promptly(
     assert harness.task is not None
     await asyncio.wait_for(harness.task, 2)
     assert harness.task.exception() is None
+
+
+async def test_every_change_arrives_once_in_order_under_frequent_keep_alives(
+    org: Org, start_subscriber: SubscriberFactory
+) -> None:
+    org.ps.keepalive_seconds = 0.002  # keep-alives racing the writes must never skip an event
+    harness = await start_subscriber(batch_size=3)
+    ids = []
+    for n in range(40):
+        ids.append(await org.create(f"Race {n}"))
+        if n % 7 == 0:
+            await asyncio.sleep(0.005)
+    events = await harness.events(40)
+    assert [e.record_ids[0] for e in events] == ids
+    positions = [org.ps.bus.position_of(e.replay_id) for e in events]
+    assert positions == sorted(set(positions))

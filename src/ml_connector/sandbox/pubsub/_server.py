@@ -189,6 +189,8 @@ class _PubSubServicer(pb_grpc.PubSubServicer):  # type: ignore[misc]
                     raise state.error
                 if state.closed and state.credit == 0:
                     return
+                # Clear before looking, so a change published after the look wakes the wait below.
+                signal.clear()
                 if state.credit > 0:
                     events, scanned = bus.events_after(position, state.entities, state.credit)
                     position = scanned
@@ -211,19 +213,19 @@ class _PubSubServicer(pb_grpc.PubSubServicer):  # type: ignore[misc]
                             pending_num_requested=state.credit,
                         )
                         continue
-                signal.clear()
                 timeout = ps.keepalive_seconds if state.credit > 0 else ps.idle_close_seconds
                 try:
                     await asyncio.wait_for(signal.wait(), timeout)
                 except TimeoutError:
                     if state.credit > 0:
                         # §6.3: keep-alive — no events, the latest position, what is still owed.
+                        # Nothing was published since the scan above (the signal stayed clear), so
+                        # ``position`` is the tip of the bus as far as this topic is concerned.
                         yield pb.FetchResponse(
-                            latest_replay_id=bus.replay_id(max(position, bus.latest_position())),
+                            latest_replay_id=bus.replay_id(position),
                             rpc_id=rpc_id,
                             pending_num_requested=state.credit,
                         )
-                        position = max(position, bus.latest_position())
                     elif asyncio.get_running_loop().time() - state.last_request >= ps.idle_close_seconds:
                         # UNVERIFIED (§6.3): how the server closes an idle stream; we end it cleanly.
                         return
