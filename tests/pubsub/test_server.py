@@ -270,3 +270,33 @@ async def test_a_stream_owed_nothing_and_asked_for_nothing_is_closed(org: Org, s
     assert len((await stream.read()).events) == 1
     assert await stream.read(seconds=3) is grpc.aio.EOF
     assert await stream.call.code() == grpc.StatusCode.OK
+
+
+async def test_the_daily_delivery_allocation_ends_the_stream_with_limit_exceeded(org: Org, stub: Any) -> None:
+    org.ps.daily_delivery_limit = 3
+    org.sf.insert_records("Account", [{"Name": f"Alloc {n}"} for n in range(5)])
+    stream = Stream(stub, org.metadata())
+    stream.send(fetch(num=10, preset=pb.EARLIEST))
+    assert len((await stream.read()).events) == 3  # the allocation's remainder, no more
+    error = await error_of(stream)
+    assert error_code_of(error) == CODE + "subscription.limit.exceeded"
+    assert "exceeded the event delivery limit" in (error.details() or "")
+
+    org.sf.control.clock.advance(24 * 3600 + 1)  # rolling 24 h: the allocation recovers
+    await org.new_token()
+    again = Stream(stub, org.metadata())
+    again.send(fetch(num=10, preset=pb.EARLIEST))
+    assert len((await again.read()).events) == 3
+    again.close()
+
+
+async def test_a_sandbox_reset_empties_the_bus_and_voids_old_replay_ids(org: Org, stub: Any) -> None:
+    await org.create("Before Reset")
+    old_id = org.ps.bus.replay_id(org.ps.bus.latest_position())
+    response = await org.http.post("/_sandbox/reset")
+    assert response.status_code == 200
+    assert org.ps.bus.latest_position() == 0
+    await org.new_token()
+    stream = Stream(stub, org.metadata())
+    stream.send(fetch(num=1, preset=pb.CUSTOM, replay_id=old_id))
+    assert error_code_of(await error_of(stream)) == CODE + "subscription.fetch.replayid.corrupted"

@@ -13,8 +13,9 @@ Behaviour, each with its reference section:
   CUSTOM without replay id → ``…fetch.replayid.validation.failed``; a stale or unknown CUSTOM replay id
   → INVALID_ARGUMENT ``…fetch.replayid.corrupted`` (§6.4). While events are owed and none come, an
   empty keep-alive ``FetchResponse`` with ``latest_replay_id`` is sent every ``keepalive_seconds``
-  (the reference allows up to 270 s). Nothing owed and no new request for ``idle_close_seconds``
-  (60 s, §6.3) ends the stream.
+  (the reference allows up to 270 s). With ``daily_delivery_limit`` set, delivering past it ends
+  the stream with ``…subscription.limit.exceeded`` (§6.9). Nothing owed and no new request for
+  ``idle_close_seconds`` (60 s, §6.3) ends the stream.
 - Errors end the stream; the status message ends with ``rpcId: <id>`` and the trailers carry
   ``error-code`` and ``rpc-id`` (§6.4; the ``rpc-id`` key name is UNVERIFIED).
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -191,13 +193,21 @@ class _PubSubServicer(pb_grpc.PubSubServicer):  # type: ignore[misc]
                     return
                 # Clear before looking, so a change published after the look wakes the wait below.
                 signal.clear()
+                if state.credit > 0 and not ps.allocation_left():
+                    raise _StreamError(
+                        # UNVERIFIED (§6.9): the gRPC status paired with subscription.limit.exceeded.
+                        grpc.StatusCode.RESOURCE_EXHAUSTED,
+                        "subscription.limit.exceeded",
+                        "You have exceeded the event delivery limit for your org.",
+                    )
                 if state.credit > 0:
-                    events, scanned = bus.events_after(position, state.entities, state.credit)
+                    limit = min(state.credit, ps.allocation_left())
+                    events, scanned = bus.events_after(position, state.entities, limit)
                     position = scanned
                     if events:
                         state.credit -= len(events)
                         state.last_request = asyncio.get_running_loop().time()
-                        ps.delivered += len(events)
+                        ps.count_delivery(len(events))
                         yield pb.FetchResponse(
                             events=[
                                 pb.ConsumerEvent(
@@ -319,6 +329,7 @@ class PubSubSandbox:
         retention: timedelta = RETENTION,
         keepalive_seconds: float = 5.0,
         idle_close_seconds: float = 60.0,
+        daily_delivery_limit: int | None = None,
     ) -> None:
         self.source = source
         self.bus = EventBus(source, retention=retention)
@@ -326,14 +337,45 @@ class PubSubSandbox:
         self.keepalive_seconds = keepalive_seconds
         self.idle_close_seconds = idle_close_seconds
         self.delivered = 0
+        # §6.9: events delivered in the last 24 h (rolling, sandbox clock), all subscribers together.
+        self.daily_delivery_limit = daily_delivery_limit
+        self._deliveries: deque[tuple[datetime, int]] = deque()
         self.host = "127.0.0.1"
         self._port: int | None = None
         self._server: grpc.aio.Server | None = None
 
     @classmethod
     def for_salesforce(cls, sandbox: SalesforceSandbox, **options: Any) -> PubSubSandbox:
-        """A Pub/Sub sandbox streaming the changes of a ``SalesforceSandbox``."""
-        return cls(SalesforceChangeSource(sandbox), **options)
+        """A Pub/Sub sandbox streaming the changes of a ``SalesforceSandbox``.
+
+        It also hooks the REST sandbox's reset (``POST /_sandbox/reset``): the event bus empties
+        with the org, and replay ids handed out before stop being valid.
+        """
+        pubsub = cls(SalesforceChangeSource(sandbox), **options)
+        org_reset = sandbox.control.on_reset
+
+        def reset_both() -> None:
+            if org_reset is not None:
+                org_reset()
+            pubsub.reset()
+
+        sandbox.control.on_reset = reset_both
+        return pubsub
+
+    def allocation_left(self) -> int:
+        """Events that may still be delivered under the daily delivery allocation (§6.9)."""
+        if self.daily_delivery_limit is None:
+            return MAX_NUM_REQUESTED
+        horizon = self.source.now() - timedelta(hours=24)
+        while self._deliveries and self._deliveries[0][0] <= horizon:
+            self._deliveries.popleft()
+        used = sum(count for _, count in self._deliveries)
+        return max(self.daily_delivery_limit - used, 0)
+
+    def count_delivery(self, count: int) -> None:
+        """Record ``count`` delivered events."""
+        self.delivered += count
+        self._deliveries.append((self.source.now(), count))
 
     @property
     def port(self) -> int:
@@ -371,8 +413,10 @@ class PubSubSandbox:
         self.bus.inject_overflow(entity)
 
     def reset(self) -> None:
-        """Drop every stored event (old replay ids stop being valid)."""
+        """Drop every stored event (old replay ids stop being valid) and the delivery count."""
         self.bus.reset()
+        self._deliveries.clear()
+        self.delivered = 0
 
 
 def pubsub_control_routes(sandbox: PubSubSandbox, prefix: str = "/_sandbox/pubsub") -> list[Route]:
