@@ -37,7 +37,16 @@ def _parse_time(value: str | None) -> datetime | None:
 def print_report(report: sync_lib.SyncReport, *, dry_run: bool = False) -> None:
     """The summary table (and the dry-run plan)."""
     table = Table(
-        "flow", "status", "read", "created", "updated", "unchanged", "parked", "failed", title="sync summary"
+        "flow",
+        "status",
+        "read",
+        "created",
+        "updated",
+        "unchanged",
+        "parked",
+        "waiting",
+        "failed",
+        title="sync summary",
     )
     for result in report.results:
         c = result.counts
