@@ -312,3 +312,17 @@ async def test_patch_on_object_root_is_method_not_allowed(api: Api) -> None:
         "errorCode": "METHOD_NOT_ALLOWED",
         "fields": [],
     }
+
+
+async def test_non_object_or_broken_json_body_is_json_parser_error(
+    sandbox: SalesforceSandbox, api: Api
+) -> None:
+    [record_id] = sandbox.insert_records("Account", [{"Name": "a"}])
+    for method, path in (("POST", "/sobjects/Account"), ("PATCH", f"/sobjects/Account/{record_id}")):
+        listed = await api.call(method, path, json=["Name"])
+        broken = await api.call(
+            method, path, content=b"{not json", headers={"Content-Type": "application/json"}
+        )
+        assert listed.status_code == broken.status_code == 400
+        assert listed.json()[0]["errorCode"] == broken.json()[0]["errorCode"] == "JSON_PARSER_ERROR"
+    assert [r["Name"] for r in sandbox.records("Account")] == ["a"]

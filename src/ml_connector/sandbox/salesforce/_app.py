@@ -195,11 +195,13 @@ async def _record(sandbox: SalesforceSandbox, call: RestCall) -> Response:
                     "METHOD_NOT_ALLOWED", "HTTP Method 'POST' not allowed. Allowed are HEAD,GET,PATCH,DELETE"
                 ),
             )
-        body = await read_json(call.request)
+        new_body = await read_json(call.request)
+        if not isinstance(new_body, dict):
+            return sf_errors(400, ApiError("JSON_PARSER_ERROR", "Cannot deserialize instance of an sObject"))
         with sandbox.org.transaction(
             client=call.client, api_version=call.version, user_id=call.session.user_id
         ) as tx:
-            new_id = tx.create(obj.name, body)
+            new_id = tx.create(obj.name, new_body)
         return JSONResponse({"id": new_id, "success": True, "errors": [], "created": True}, status_code=201)
     if not is_valid_id(record_id) or sandbox.org.object_of(record_id) != obj.name:
         return not_found()
@@ -209,17 +211,17 @@ async def _record(sandbox: SalesforceSandbox, call: RestCall) -> Response:
         if row is None:
             return not_found()
         return JSONResponse(record_json(sandbox, obj, row, call.version, fields))
+    body: dict[str, Any] = {}
+    if method == "PATCH":
+        body = await read_json(call.request)  # read before the transaction: never await inside one
+        if not isinstance(body, dict):
+            return sf_errors(400, ApiError("JSON_PARSER_ERROR", "Cannot deserialize instance of an sObject"))
     with sandbox.org.transaction(
         client=call.client, api_version=call.version, user_id=call.session.user_id
     ) as tx:
         if method == "DELETE":
             tx.delete(obj.name, record_id)
         else:
-            body = await read_json(call.request)
-            if not isinstance(body, dict):
-                return sf_errors(
-                    400, ApiError("JSON_PARSER_ERROR", "Cannot deserialize instance of an sObject")
-                )
             tx.update(obj.name, record_id, body)
     return Response(status_code=204)
 

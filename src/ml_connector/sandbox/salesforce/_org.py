@@ -68,7 +68,7 @@ class SalesforceOrg:
         self.org_id = org_id
         self.user_id = user_id
         self.ids = IdFactory()
-        self.lock = threading.RLock()
+        self.lock = threading.RLock()  # held for a whole transaction; handlers never await inside one
         self.tables: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in SCHEMA}
         self.changes: list[Change] = []
         self._listeners: list[ChangeListener] = []
