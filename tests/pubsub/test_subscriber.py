@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from pubsub_helpers import API, OUR_CLIENT, Org, wait_for
+import pytest
+from pubsub_helpers import API, OUR_CLIENT, Org, SubscriberFactory, wait_for
 
-from conftest import SubscriberFactory
+from ml_connector.errors import AuthError
 from ml_connector.salesforce.pubsub import CdcBatch, CdcSubscriber, MemoryReplayStore, should_process
 
 
@@ -300,3 +301,33 @@ async def test_every_change_arrives_once_in_order_under_frequent_keep_alives(
     assert [e.record_ids[0] for e in events] == ids
     positions = [org.ps.bus.position_of(e.replay_id) for e in events]
     assert positions == sorted(set(positions))
+
+
+async def test_fresh_tokens_refused_again_and_again_stop_run_with_auth_error(org: Org) -> None:
+    refreshed = 0
+
+    async def wrong_org() -> tuple[str, str, str]:
+        return org.token, org.sf.base_url, "00D000000000000AAA"
+
+    async def refresh() -> None:
+        nonlocal refreshed
+        refreshed += 1
+        await org.new_token()
+
+    async def handler(batch: CdcBatch) -> None:
+        raise AssertionError("no event can arrive")
+
+    subscriber = CdcSubscriber(
+        endpoint=org.ps.endpoint,
+        token_provider=wrong_org,
+        on_auth_refused=refresh,
+        replay_store=MemoryReplayStore(),
+        batch_handler=handler,
+        backoff_initial=0.01,
+        backoff_max=0.02,
+        max_auth_refusals=2,
+    )
+    with pytest.raises(AuthError) as caught:
+        await asyncio.wait_for(subscriber.run(), 5)
+    assert "tenantid" in str(caught.value)
+    assert refreshed == 2

@@ -114,7 +114,8 @@ class CdcSubscriber:
     ``endpoint`` is ``host:port``; ``tls=None`` means TLS except for a loopback host (the sandbox).
     ``on_replay_lost`` is the full catch-up (SOQL re-read of the affected flows) to run when the
     stored position fell out of the 72-hour window. ``position_probe_timeout`` bounds the wait for the
-    server's first answer on a LATEST stream (a keep-alive comes within 270 s, §6.3).
+    server's first answer on a LATEST stream (a keep-alive comes within 270 s, §6.3). After
+    ``max_auth_refusals`` refusals in a row, each with a fresh token, :meth:`run` raises ``AuthError``.
     """
 
     def __init__(
@@ -133,6 +134,7 @@ class CdcSubscriber:
         backoff_initial: float = 1.0,
         backoff_max: float = 60.0,
         position_probe_timeout: float = 300.0,
+        max_auth_refusals: int = 3,
         channel_credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
         if not 1 <= batch_size <= MAX_BATCH:
@@ -151,6 +153,8 @@ class CdcSubscriber:
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
         self._probe_timeout = position_probe_timeout
+        self._max_auth_refusals = max_auth_refusals
+        self._answered = False
         self._credentials = channel_credentials
         self._channel: grpc.aio.Channel | None = None
         self._stub: Any = None
@@ -176,39 +180,55 @@ class CdcSubscriber:
     # --- lifecycle --------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Subscribe until :meth:`stop`; reconnects on errors, never returns otherwise."""
+        """Subscribe until :meth:`stop` (then returns); reconnects on errors.
+
+        Raises ``AuthError`` when fresh tokens keep being refused, and lets ``AuthError``,
+        ``ConfigError`` and ``QuotaExhausted`` from the handler or token manager through.
+        """
         self._channel = (
             grpc.aio.secure_channel(self.endpoint, self._credentials or grpc.ssl_channel_credentials())
             if self.tls
             else grpc.aio.insecure_channel(self.endpoint)
         )
         self._stub = pb_grpc.PubSubStub(self._channel)
-        failures = 0
-        auth_refusals = 0
+        failures = 0  # consecutive attempts that got no answer from the server
+        auth_refusals = 0  # consecutive refusals, each after a fresh token
         lost: grpc.aio.AioRpcError | None = None
+        refresh_token = False
         try:
             while not self._stopping.is_set():
+                self._answered = False
                 try:
+                    if refresh_token:
+                        refresh_token = False
+                        await self._on_auth_refused()
                     await self._refresh_metadata()
                     if lost is not None:
                         await self._recover_lost_position(lost)
                         lost = None
                         continue
-                    if await self._subscribe_once():
-                        failures = 0
-                    auth_refusals = 0
+                    await self._subscribe_once()
                 except grpc.aio.AioRpcError as error:
                     if self._stopping.is_set():
                         break
                     self._note_error(error)
+                    if self._answered:  # the stream worked for a while: start counting afresh
+                        failures = auth_refusals = 0
                     if _is_replay_lost(error):
                         lost = error
                         continue
                     if _is_auth_refusal(error):
                         auth_refusals += 1
-                        await self._on_auth_refused()
+                        if auth_refusals > self._max_auth_refusals:
+                            raise AuthError(
+                                f"Pub/Sub refused {auth_refusals - 1} freshly issued tokens in a row "
+                                f"({error_code_of(error) or error.code().name})",
+                                hint="check the org id (tenantid), the instance URL and that the integration "
+                                "user may read the change events (View All Data, §6.5)",
+                            ) from error
+                        refresh_token = True
                         if auth_refusals == 1:
-                            continue  # a fresh token: reopen at once
+                            continue  # a token expired: get a new one and reopen at once
                     failures += 1
                 except asyncio.CancelledError:
                     if self._stopping.is_set():
@@ -218,13 +238,15 @@ class CdcSubscriber:
                     self.last_error = str(error) or error.__class__.__name__
                     failures += 1
                 except (AuthError, ConfigError, QuotaExhausted):
-                    raise  # the handler says: stop, a human must act
+                    raise  # the handler or the token manager says: stop, a human must act
                 except Exception as error:
-                    # The handler (or decoding) failed: the position was not stored, so the batch
-                    # comes again after the backoff — at-least-once delivery.
+                    # The handler (or decoding, or the token manager) failed: the position was not
+                    # stored, so the batch comes again after the backoff — at-least-once delivery.
                     self.last_error = f"{error.__class__.__name__}: {error}"
                     log.exception("cdc.batch_failed", topic=self.topic)
-                    failures += 1
+                    failures = 1 if self._answered else failures + 1
+                else:
+                    failures = 0 if self._answered else failures + 1  # the server ended the stream
                 if not self._stopping.is_set():
                     self.reconnects += 1
                     await self._backoff(failures)
@@ -245,8 +267,8 @@ class CdcSubscriber:
         # §6.1: every RPC carries accesstoken, instanceurl and tenantid.
         self._metadata = (("accesstoken", token), ("instanceurl", instance_url), ("tenantid", org_id))
 
-    async def _subscribe_once(self) -> bool:
-        """One Subscribe stream from the stored position; returns whether anything arrived."""
+    async def _subscribe_once(self) -> None:
+        """One Subscribe stream from the stored position, until it ends (``_answered`` if it worked)."""
         stored = await self._replay_store.load()
         first = pb.FetchRequest(topic_name=self.topic, num_requested=self.batch_size)
         if stored:
@@ -258,11 +280,10 @@ class CdcSubscriber:
         requests.put_nowait(first)
         call = self._stub.Subscribe(_drain(requests), metadata=self._metadata)
         self._call = call
-        got_response = False
         try:
             async for response in call:
-                if not got_response:
-                    got_response = True
+                if not self._answered:
+                    self._answered = True
                     self.connected, self.connected_since = True, datetime.now(UTC)
                     log.info("cdc.connected", topic=self.topic, endpoint=self.endpoint)
                 await self._handle_response(response)
@@ -279,7 +300,6 @@ class CdcSubscriber:
             self._call = None
             self.connected = False
             requests.put_nowait(None)
-        return got_response
 
     async def _handle_response(self, response: Any) -> None:
         if not response.events:
