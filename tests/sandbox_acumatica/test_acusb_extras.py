@@ -82,3 +82,16 @@ async def test_login_limit_can_answer_500_like_some_tenants_do():
         )
     assert response.status_code == 500
     assert "API Login Limit" in response.text
+
+
+async def test_contact_display_name_and_full_name_are_computed(http, auth):
+    body = {
+        "BusinessAccount": {"value": "C00001"},
+        "FirstName": {"value": "Jane"},
+        "LastName": {"value": "Doe"},
+    }
+    created = (
+        await http.put(f"{BASE}/Contact", json={**body, "DisplayName": {"value": "ignored"}}, headers=auth)
+    ).json()
+    assert created["DisplayName"] == {"value": "Jane Doe"}  # read-only, computed
+    assert created["FullName"] == {"value": "Summit Builders Supply"}

@@ -281,3 +281,28 @@ async def test_custom_customer_balance_is_returned_on_request(http, auth):
     assert cell["value"] > 0  # the seeded released invoice
     unknown = await http.get(f"{BASE}/Customer/C00001", params={"$custom": "Nope.Field"}, headers=auth)
     assert unknown.status_code == 500
+
+
+async def test_field_missing_in_the_endpoint_version_is_ignored_on_write(http, auth):
+    v23 = "/AcumaticaERP/entity/Default/23.200.001"
+    body = {
+        "BusinessAccount": {"value": "C00001"},
+        "LastName": {"value": "Old"},
+        "ExtRefNbr": {"value": "SF-1"},
+    }
+    created = (await http.put(f"{v23}/Contact", json=body, headers=auth)).json()
+    assert "ExtRefNbr" not in created
+    read = (await http.get(f"{BASE}/Contact/{created['ContactID']['value']}", headers=auth)).json()
+    assert read["ExtRefNbr"] == {}  # not stored: 23.200.001 has no ExtRefNbr (§1.4)
+
+
+async def test_detail_fields_can_be_selected_with_expand(http, auth):
+    rows = (
+        await http.get(
+            f"{BASE}/SalesInvoice",
+            params={"$expand": "Details", "$select": "ReferenceNbr,Details/InventoryID,Details/Qty"},
+            headers=auth,
+        )
+    ).json()
+    assert set(rows[0]) == {"id", "rowNumber", "note", "ReferenceNbr", "Details", "custom", "_links"}
+    assert set(rows[0]["Details"][0]) == {"id", "rowNumber", "note", "InventoryID", "Qty", "custom", "_links"}

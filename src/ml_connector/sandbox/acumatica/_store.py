@@ -180,6 +180,19 @@ class AcumaticaStore:
                 for c in self.records(tenant, "Contact")
                 if str(c.get("BusinessAccount") or "").casefold() == str(rec["CustomerID"]).casefold()
             ]
+        elif entity == "Contact":
+            names = (rec.get("FirstName"), rec.get("MiddleName"), rec.get("LastName"))
+            view["DisplayName"] = " ".join(n for n in names if n) or None  # computed by CR302000
+            account = (
+                self.by_keys(tenant, "Customer", [rec["BusinessAccount"]])
+                if rec.get("BusinessAccount")
+                else None
+            )
+            if account is not None:
+                view.setdefault("CompanyName", account.get("CustomerName"))
+                view["FullName"] = account.get(
+                    "CustomerName"
+                )  # META maps FullName to the account [Inf, §10.2]
         elif entity == "StockItem":
             # LastModified and LastModifiedDateTime map to the same column (§1.4, §10.3).
             view["LastModified"] = rec.get("LastModifiedDateTime")
