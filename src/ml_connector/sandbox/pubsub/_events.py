@@ -196,9 +196,10 @@ class EventBus:
             found: list[BusEvent] = []
             start = max(position - self._purged_through, 0)
             scanned = max(position, self._purged_through)
-            for event in self._events[start:]:
+            for index in range(start, len(self._events)):  # no slice: the log can be long
                 if len(found) >= limit:
                     break
+                event = self._events[index]
                 scanned = event.position
                 if event.entity in entities:
                     found.append(event)
