@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import grpc
 import pytest
 from pubsub_helpers import API, OUR_CLIENT, Org, SubscriberFactory, wait_for
 
 from ml_connector.errors import AuthError
 from ml_connector.salesforce.pubsub import CdcBatch, CdcSubscriber, MemoryReplayStore, should_process
+from ml_connector.sandbox.pubsub import PubSubSandbox
 
 
 async def test_auth_refused_then_accepted_after_on_auth_refused_gives_a_fresh_token(
@@ -331,3 +334,67 @@ async def test_fresh_tokens_refused_again_and_again_stop_run_with_auth_error(org
         await asyncio.wait_for(subscriber.run(), 5)
     assert "tenantid" in str(caught.value)
     assert refreshed == 2
+
+
+def _self_signed_localhost() -> tuple[bytes, bytes]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+async def test_tls_channel_subscribes_to_a_tls_endpoint(org: Org) -> None:
+    cert, key = _self_signed_localhost()
+    secure = PubSubSandbox(org.ps.source, keepalive_seconds=0.2)
+    port = await secure.start("127.0.0.1", 0, tls_certificate_chain=cert, tls_private_key=key)
+    received: asyncio.Queue[CdcBatch] = asyncio.Queue()
+    store = MemoryReplayStore()
+
+    async def tokens() -> tuple[str, str, str]:
+        return org.token, org.sf.base_url, org.sf.org_id
+
+    async def refused() -> None:
+        raise AssertionError("token refused")
+
+    async def handler(batch: CdcBatch) -> None:
+        received.put_nowait(batch)
+
+    subscriber = CdcSubscriber(
+        endpoint=f"localhost:{port}",
+        tls=True,
+        channel_credentials=grpc.ssl_channel_credentials(root_certificates=cert),
+        token_provider=tokens,
+        on_auth_refused=refused,
+        replay_store=store,
+        batch_handler=handler,
+    )
+    task = asyncio.create_task(subscriber.run())
+    try:
+        await wait_for(lambda: store.replay_id is not None)
+        await org.create("Over TLS")
+        batch = await asyncio.wait_for(received.get(), 5)
+        assert batch.events[0].values["Name"] == "Over TLS"
+    finally:
+        await subscriber.stop()
+        await asyncio.wait_for(task, 5)
+        await secure.stop()

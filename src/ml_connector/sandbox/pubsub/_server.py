@@ -389,11 +389,26 @@ class PubSubSandbox:
         """``host:port`` for a subscriber."""
         return f"{self.host}:{self.port}"
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        """Serve on ``host:port`` (0 picks a free port) in the running event loop; returns the port."""
+    async def start(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        tls_certificate_chain: bytes | None = None,
+        tls_private_key: bytes | None = None,
+    ) -> int:
+        """Serve on ``host:port`` (0 picks a free port) in the running event loop; returns the port.
+
+        Plaintext by default (loopback); with a PEM certificate chain and key it serves TLS as the
+        real endpoint does (§6.1).
+        """
         server = grpc.aio.server()
         pb_grpc.add_PubSubServicer_to_server(_PubSubServicer(self), server)
-        bound = server.add_insecure_port(f"{host}:{port}")
+        if tls_certificate_chain is not None and tls_private_key is not None:
+            credentials = grpc.ssl_server_credentials([(tls_private_key, tls_certificate_chain)])
+            bound = server.add_secure_port(f"{host}:{port}", credentials)
+        else:
+            bound = server.add_insecure_port(f"{host}:{port}")
         await server.start()
         self._server, self._port, self.host = server, int(bound), host
         return self.port
