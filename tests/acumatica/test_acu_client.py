@@ -307,3 +307,14 @@ async def test_filter_value_with_quote_ampersand_and_hash_finds_exactly_that_cus
                 {"Type": "Invoice", "ReferenceNbr": invoice["ReferenceNbr"]},
             )
         assert sb.auth.seats_in_use() == 0  # signed out on close
+
+
+async def test_missing_screen_rights_is_an_auth_error_naming_the_fix(build_client):
+    from ml_connector.errors import AuthError
+
+    sb = AcumaticaSandbox(read_only_entities=("SalesInvoice",), seat_limit=2)
+    sb.seed()
+    async with build_client(sb) as client:
+        with pytest.raises(AuthError) as caught:
+            await client.put("SalesInvoice", ORDER)
+        assert "rights" in (caught.value.hint or "")

@@ -95,3 +95,48 @@ async def test_contact_display_name_and_full_name_are_computed(http, auth):
     ).json()
     assert created["DisplayName"] == {"value": "Jane Doe"}  # read-only, computed
     assert created["FullName"] == {"value": "Summit Builders Supply"}
+
+
+async def test_validate_document_totals_requires_a_matching_amount_to_leave_hold():
+    import httpx2
+
+    from ml_connector.sandbox._control import SandboxTransport
+
+    sb = AcumaticaSandbox(validate_document_totals=True)
+    sb.seed()
+    c = sb.credentials
+    form = {"grant_type": "password", "client_id": c.client_id, "client_secret": c.client_secret,
+            "username": c.username, "password": c.password, "scope": "api"}  # fmt: skip
+    async with httpx2.AsyncClient(transport=SandboxTransport(sb.app), base_url=sb.base_url) as http:
+        token = (await http.post("/AcumaticaERP/identity/connect/token", data=form)).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        body = {"CustomerID": {"value": "C00001"}, "Hold": {"value": False},
+                "Details": [{"InventoryID": {"value": "LUM2X4-8"}, "Qty": {"value": 10}}]}  # fmt: skip
+        missing = await http.put(f"{BASE}/SalesInvoice", json=body, headers=auth)
+        assert missing.status_code == 422
+        assert missing.json()["Amount"]["error"] == "The document is out of balance."
+        matching = await http.put(
+            f"{BASE}/SalesInvoice", json={**body, "Amount": {"value": 49.8}}, headers=auth
+        )
+        assert matching.status_code == 200 and matching.json()["Status"] == {"value": "Balanced"}
+
+
+async def test_writing_without_screen_rights_is_403():
+    import httpx2
+
+    from ml_connector.sandbox._control import SandboxTransport
+
+    sb = AcumaticaSandbox(read_only_entities=("SalesInvoice",))
+    sb.seed()
+    c = sb.credentials
+    form = {"grant_type": "password", "client_id": c.client_id, "client_secret": c.client_secret,
+            "username": c.username, "password": c.password, "scope": "api"}  # fmt: skip
+    async with httpx2.AsyncClient(transport=SandboxTransport(sb.app), base_url=sb.base_url) as http:
+        token = (await http.post("/AcumaticaERP/identity/connect/token", data=form)).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        response = await http.put(
+            f"{BASE}/SalesInvoice", json={"CustomerID": {"value": "C00001"}}, headers=auth
+        )
+        assert response.status_code == 403
+        assert "Invoices (SO303000)" in response.json()["message"]
+        assert (await http.get(f"{BASE}/SalesInvoice", headers=auth)).status_code == 200

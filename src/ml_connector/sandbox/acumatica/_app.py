@@ -52,6 +52,15 @@ COMPUTED_CUSTOM = {
 }
 
 
+SCREENS = {
+    "Customer": ("Customers", "AR303000"),
+    "Contact": ("Contacts", "CR302000"),
+    "StockItem": ("Stock Items", "IN202500"),
+    "SalesInvoice": ("Invoices", "SO303000"),
+    "Payment": ("Payments and Applications", "AR302000"),
+}
+
+
 @dataclass
 class _Operation:
     tenant: str
@@ -151,6 +160,10 @@ class _Api:
             return http_error(404, "The requested entity is not defined in the endpoint.")
         entity, rest = segments[0], segments[1:]
         base = f"{self.sb.instance_path}/entity/{name}/{version}"
+        if request.method != "GET" and entity in self.sb.read_only_entities:
+            # Writing needs edit rights on the screen; the text is the one observed [Obs: FG, §4.3].
+            title, screen = SCREENS[entity]
+            return http_error(403, f"You have insufficient rights to access the {title} ({screen}) form.")
         try:
             if request.method == "GET":
                 return self._get(request, tenant, entity, rest, version, base)

@@ -71,6 +71,8 @@ class AcumaticaSandbox:
         login_limit_status: int = 429,
         hold_on_entry: bool = True,
         advanced_so_invoices: bool = True,
+        validate_document_totals: bool = False,
+        read_only_entities: Iterable[str] = (),
         action_polls: int = 1,
         credentials: Credentials | None = None,
     ) -> None:
@@ -92,7 +94,9 @@ class AcumaticaSandbox:
             server_time=self.server_time,
             hold_on_entry=hold_on_entry,
             advanced_so_invoices=advanced_so_invoices,
+            validate_document_totals=validate_document_totals,
         )
+        self.read_only_entities = frozenset(read_only_entities)
         self.credentials = credentials or Credentials(
             tenant=self.tenant_names[0],
             client_guid=str(uuid.uuid4()).upper(),

@@ -134,15 +134,19 @@ def seed_tenant(
         contact["LastModifiedDateTime"] = contact["CreatedDateTime"] = long_ago
         counts["Contact"] += 1
         if n < 2 and sellable:
-            lines = [
-                Patch(values={"InventoryID": item.item_no, "Qty": Decimal(rng.randrange(1, 20))})
-                for item in rng.sample(sellable, 2)
-            ]
+            picked = [(item, Decimal(rng.randrange(1, 20))) for item in rng.sample(sellable, 2)]
+            lines = [Patch(values={"InventoryID": item.item_no, "Qty": qty}) for item, qty in picked]
+            amount = sum((item.price * qty for item, qty in picked), Decimal(0))
             invoice, _ = store.put(
                 tenant,
                 "SalesInvoice",
                 Patch(
-                    values={"CustomerID": customer_id, "CustomerOrder": f"SEED-{n + 1:04d}", "Hold": False},
+                    values={
+                        "CustomerID": customer_id,
+                        "CustomerOrder": f"SEED-{n + 1:04d}",
+                        "Hold": False,
+                        "Amount": amount,  # matches, for tenants that validate document totals
+                    },
                     details={"Details": lines},
                 ),
             )

@@ -80,12 +80,14 @@ class AcumaticaStore:
         server_time: ServerTime,
         hold_on_entry: bool = True,
         advanced_so_invoices: bool = True,
+        validate_document_totals: bool = False,
     ) -> None:
         self.tenant_names = tuple(tenants)
         self.now = now
         self.server_time = server_time
         self.hold_on_entry = hold_on_entry
         self.advanced_so_invoices = advanced_so_invoices
+        self.validate_document_totals = validate_document_totals
         self.tenants: dict[str, TenantData] = {}
         self.reset()
 
@@ -231,7 +233,14 @@ class AcumaticaStore:
         _apply(schema, work, patch, errors, "")
         errors.update(rules.validate(self, tenant, entity, work, inserting))
         if entity == "SalesInvoice":
+            entered = work.get("Amount")
             rules.compute_invoice(work)
+            # AR Preferences "Validate Document Totals on Entry": the entered Amount must match the
+            # computed total or the invoice cannot leave hold (§6.4). The text is an [assumption].
+            checked = self.validate_document_totals and not work.get("Hold") and not work.get("Released")
+            if checked and (entered is None or Decimal(entered) != work["DetailTotal"]):
+                errors["Amount"] = "The document is out of balance."
+                errors.setdefault("", f"Inserting '{entity}' record raised at least one error.")
         elif entity == "Payment" and not work.get("Released"):
             work["Status"] = "On Hold" if work.get("Hold") else "Balanced"
             work["UnappliedBalance"] = work.get("PaymentAmount") or ZERO
