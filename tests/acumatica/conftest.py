@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
+import stamina
 from pydantic import SecretStr
 
 from ml_connector.acumatica import AcumaticaClient
 from ml_connector.sandbox._control import SandboxTransport
 from ml_connector.sandbox.acumatica import AcumaticaSandbox
+
+
+@pytest.fixture(autouse=True)
+def _real_retries() -> Iterator[None]:
+    """These tests rely on real (tiny) retries: make sure no global stamina test mode is on."""
+    with stamina.set_testing(False):
+        yield
 
 
 @pytest.fixture

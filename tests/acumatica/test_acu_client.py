@@ -318,3 +318,10 @@ async def test_missing_screen_rights_is_an_auth_error_naming_the_fix(build_clien
         with pytest.raises(AuthError) as caught:
             await client.put("SalesInvoice", ORDER)
         assert "rights" in (caught.value.hint or "")
+
+
+async def test_instance_url_without_its_path_is_a_config_error(make_client, sandbox):
+    client = make_client(instance_url=sandbox.base_url)  # "/AcumaticaERP" left out
+    with pytest.raises(ConfigError) as caught:
+        await client.get("Customer", "C00001")
+    assert "instance path" in (caught.value.hint or "")

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx2
 import pytest
+import stamina
 
 from ml_connector.sandbox._control import SandboxTransport
 from ml_connector.sandbox.acumatica import AcumaticaSandbox
 
 BASE = "/AcumaticaERP/entity/Default/24.200.001"
+
+
+@pytest.fixture(autouse=True)
+def _real_retries() -> Iterator[None]:
+    """These tests rely on real (tiny) retries: make sure no global stamina test mode is on."""
+    with stamina.set_testing(False):
+        yield
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from typing import Any
 import httpx2
 from pydantic import SecretStr
 
-from ..errors import AuthError, RateLimited, Retryable
+from ..errors import AuthError, ConfigError, RateLimited, Retryable
 from ._values import loads
 
 __all__ = ["AcumaticaAuth", "SeatsExhausted", "is_seat_exhaustion"]
@@ -145,6 +145,12 @@ class AcumaticaAuth:
         if is_seat_exhaustion(response) or response.status_code == 429:
             raise SeatsExhausted(
                 "Acumatica refused the sign-in: API Login Limit", hint=SEAT_HINT, response=response
+            )
+        if response.status_code == 404:
+            raise ConfigError(
+                f"no Acumatica token endpoint at {self.token_url}",
+                hint="check the instance URL, including the instance path (e.g. https://host/AcumaticaERP)",
+                response=response,
             )
         if response.status_code >= 500:
             raise Retryable(f"Acumatica token endpoint answered {response.status_code}", response=response)
