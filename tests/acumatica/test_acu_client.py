@@ -325,3 +325,17 @@ async def test_instance_url_without_its_path_is_a_config_error(make_client, sand
     with pytest.raises(ConfigError) as caught:
         await client.get("Customer", "C00001")
     assert "instance path" in (caught.value.hint or "")
+
+
+async def test_custom_fields_round_trip_and_the_ar_balance_is_readable(client):
+    written = await client.put(
+        "SalesInvoice",
+        {**ORDER, "CustomerOrder": "CRM-CUSTOM", "custom": {"Document": {"UsrCrmOrderId": "801xx"}}},
+    )
+    read = await client.get(
+        "SalesInvoice", ["Invoice", written["ReferenceNbr"]], custom=["Document.UsrCrmOrderId"]
+    )
+    assert read["custom"] == {"Document": {"UsrCrmOrderId": "801xx"}}
+    customer = await client.get("Customer", "C00001", custom=["CustomerBalance.Balance"])
+    assert isinstance(customer["custom"]["CustomerBalance"]["Balance"], Decimal)
+    assert customer["custom"]["CustomerBalance"]["Balance"] > 0

@@ -213,10 +213,10 @@ class _Api:
             expand=expand,
             select=select,
             custom=custom,
-            custom_value=self._custom_value(request_tenant=None, entity=entity),
+            custom_value=self._custom_value(entity),
         )
 
-    def _custom_value(self, request_tenant: str | None, entity: str) -> Any:
+    def _custom_value(self, entity: str) -> Any:
         store = self.sb.store
 
         def value(record: Any, view: str, field_name: str) -> tuple[str, Any] | None:

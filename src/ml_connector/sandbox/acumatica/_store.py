@@ -407,6 +407,9 @@ def _apply(
     """Set the patch's values on ``target``: read-only fields are ignored, detail rows merged."""
     if patch.note is not None:
         target["note"] = patch.note
+    for view, custom_fields in patch.custom.items():
+        # User-defined fields written through a ``custom`` block (§3.4) are kept as (type, value).
+        target.setdefault("custom", {}).setdefault(view, {}).update(custom_fields)
     for name, value in patch.values.items():
         spec = schema._by_name[name]
         if spec.read_only:
