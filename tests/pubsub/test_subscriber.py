@@ -22,10 +22,14 @@ async def test_auth_refused_then_accepted_after_on_auth_refused_gives_a_fresh_to
     await wait_for(lambda: harness.subscriber.connected)
     assert harness.auth_refusals == 1
     assert "UNAUTHENTICATED" in (harness.subscriber.last_error or "")
+    status = harness.subscriber.status()
+    assert status["connected"] is True and status["connected_since"] is not None
     assert "service.auth.error" in (harness.subscriber.last_error or "")
     await org.create("After Auth")
     (event,) = await harness.events(1)
     assert event.change_type == "CREATE"
+    await wait_for(lambda: harness.subscriber.status()["last_event_at"] is not None)
+    assert harness.subscriber.status()["last_replay_id"] == event.replay_id.hex()
 
 
 async def test_rest_writes_arrive_as_events_with_the_right_header(

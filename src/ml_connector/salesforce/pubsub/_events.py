@@ -88,7 +88,8 @@ def should_process(event: ChangeEvent, client_name: str, owned_fields: Collectio
     """The echo filter: False for our own writes and for updates touching only fields we own.
 
     Gap and overflow events are always processed. ``owned_fields`` are the fields the connector
-    writes (``Acumatica_Credit_Limit__c`` …); ``LastModifiedDate`` is ignored (§8 complementary guard).
+    writes (``Acumatica_Credit_Limit__c`` …), named as the decoded bitmaps name them (compound parts
+    as ``BillingAddress.City``); ``LastModifiedDate`` is ignored (§8 complementary guard).
     """
     if event.change_type.startswith("GAP_"):
         return True

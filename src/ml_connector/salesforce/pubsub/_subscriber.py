@@ -172,6 +172,20 @@ class CdcSubscriber:
         self.reconnects = 0
         self.replay_losses = 0
 
+    def status(self) -> dict[str, Any]:
+        """JSON-ready state for ``ml-connector status``: connected since when, last event, errors."""
+        return {
+            "topic": self.topic,
+            "endpoint": self.endpoint,
+            "connected": self.connected,
+            "connected_since": self.connected_since.isoformat() if self.connected_since else None,
+            "last_event_at": self.last_event_at.isoformat() if self.last_event_at else None,
+            "last_replay_id": self.last_replay_id.hex() if self.last_replay_id else None,
+            "last_error": self.last_error,
+            "reconnects": self.reconnects,
+            "replay_losses": self.replay_losses,
+        }
+
     @property
     def schema_fetches(self) -> int:
         """How many ``GetSchema`` calls were made (once per schema id)."""
