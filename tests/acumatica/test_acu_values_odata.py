@@ -7,6 +7,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ml_connector.acumatica import odata, unwrap_record, wrap_record
 from ml_connector.acumatica._values import dumps, field_errors, loads
@@ -128,3 +130,17 @@ def test_builder_output_parses_with_the_sandbox_grammar():
     parsed = parse_filter(str(expr))
     record = {"CustomerName": "O'Brien & Sons #1", "Amount": Decimal("3")}
     assert parsed.matches(lambda p: record[p[0]], field_datetime=utc_key, literal_datetime=utc_key)
+
+
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40))
+def test_any_string_literal_round_trips_through_the_sandbox_parser(value):
+    from ml_connector.sandbox.acumatica._odata import parse_filter, utc_key
+
+    parsed = parse_filter(str(odata.field("CustomerName").eq(value)))
+    records = {"same": {"CustomerName": value}, "other": {"CustomerName": value + "x"}}
+    hits = [
+        name
+        for name, rec in records.items()
+        if parsed.matches(lambda p, rec=rec: rec[p[0]], field_datetime=utc_key, literal_datetime=utc_key)
+    ]
+    assert hits == ["same"]  # exactly the quoted value, whatever quotes, & or # it holds
