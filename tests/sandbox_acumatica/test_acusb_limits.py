@@ -29,7 +29,7 @@ async def _client(sb: AcumaticaSandbox) -> AsyncIterator[tuple[httpx2.AsyncClien
 async def test_fifty_at_once_with_sixteen_cores_gives_twenty_queued_and_fourteen_declined():
     sb = AcumaticaSandbox(max_concurrent=16, queue_limit=20)
     sb.seed()
-    sb.control.set_faults({"latency_ms": 150})
+    sb.control.set_faults({"latency_ms": 400})  # all 50 arrive before the first ends
     async with _client(sb) as (http, auth):  # the token call counts too
         responses = await asyncio.gather(
             *(http.get(f"{BASE}/StockItem/LUM2X4-8", headers=auth) for _ in range(50))
