@@ -81,6 +81,11 @@ class SalesforceSettings(_Section):
     call_options_client: str = Field(default="ml-connector", pattern=r"^[A-Za-z0-9_\-]{1,40}$")
     api_budget_percent: float = Field(default=80.0, gt=0, le=100)
     session_timeout_seconds: float | None = Field(default=None, gt=0)
+    pubsub_endpoint: str = Field(
+        default="api.pubsub.salesforce.com:7443",
+        pattern=r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$",
+        description="host:port of the Pub/Sub API (Change Data Capture)",
+    )
 
     @field_validator("api_version")
     @classmethod
@@ -335,6 +340,8 @@ api_version = "62.0"
 client_id = "{sf_client_id}"
 # Shown as changeOrigin on CDC events, so the connector can ignore its own writes.
 call_options_client = "ml-connector"
+# Change Data Capture arrives over the Pub/Sub API (gRPC); `ml-connector run` subscribes here.
+pubsub_endpoint = "{sf_pubsub}"
 # Stop starting new work above this share of the org's daily API allocation.
 api_budget_percent = 80
 
@@ -394,6 +401,7 @@ release_invoices = false
 TEMPLATE_DEFAULTS = {
     "sf_url": "https://yourcompany.my.salesforce.com",
     "sf_client_id": "your-connected-app-consumer-key",
+    "sf_pubsub": "api.pubsub.salesforce.com:7443",
     "acu_url": "https://yourcompany.acumatica.com/AcumaticaERP",
     "acu_version": "24.200.001",
     "acu_tenant": "Company",

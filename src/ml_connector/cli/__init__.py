@@ -9,6 +9,7 @@ import click
 from ml_connector import __version__
 from ml_connector.cli._base import AppContext, ConnectorGroup
 from ml_connector.cli._demo import demo
+from ml_connector.cli._run import run
 from ml_connector.cli._sandbox import sandbox
 from ml_connector.cli._setup import credentials, db, init, keys
 from ml_connector.cli._sync import audit, parked, ping, status, sync
@@ -38,7 +39,7 @@ def cli(ctx: click.Context, config_path: Path | None, debug: bool, log_format: s
     )
 
 
-for command in (demo, sync, ping, status, audit, parked, init, credentials, keys, db, sandbox):
+for command in (demo, sync, run, ping, status, audit, parked, init, credentials, keys, db, sandbox):
     cli.add_command(command)
 
 

@@ -21,6 +21,9 @@ __all__ = ["sandbox"]
 )
 @click.option("--salesforce-port", type=int, default=0, show_default=True, help="0 picks a free port.")
 @click.option("--acumatica-port", type=int, default=0, show_default=True, help="0 picks a free port.")
+@click.option(
+    "--pubsub-port", type=int, default=0, show_default=True, help="Pub/Sub (gRPC) port; 0 picks one."
+)
 @click.option("--seed", type=int, default=7, show_default=True, help="Seed of the deterministic demo data.")
 @click.option("--accounts", type=int, default=20, show_default=True)
 @click.option("--contacts-per-account", type=int, default=2, show_default=True)
@@ -38,6 +41,7 @@ def sandbox(
     host: str,
     salesforce_port: int,
     acumatica_port: int,
+    pubsub_port: int,
     seed: int,
     accounts: int,
     contacts_per_account: int,
@@ -74,6 +78,7 @@ def sandbox(
                 console.print(
                     f"Acumatica sandbox   {info['acumatica']['url']}  (tenant {info['acumatica']['tenant']})"
                 )
+                console.print(f"Pub/Sub (CDC)       {info['salesforce']['pubsub']}")
                 if write_config is not None:
                     console.print(
                         f"Config written: {info['config']} — try `ml-connector --config {info['config']} ping`"

@@ -12,13 +12,15 @@ import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import uvicorn
+from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
 from ml_connector.sandbox._control import SandboxClock
 from ml_connector.sandbox.acumatica import AcumaticaSandbox
+from ml_connector.sandbox.pubsub import PubSubSandbox, pubsub_control_routes
 from ml_connector.sandbox.salesforce import SalesforceSandbox
 
 __all__ = ["SandboxPair", "SeedSize", "serve_pair"]
@@ -40,11 +42,12 @@ class SeedSize:
 
 @dataclass
 class SandboxPair:
-    """A Salesforce fake and an Acumatica fake sharing one sandbox clock."""
+    """A Salesforce fake (REST + Pub/Sub) and an Acumatica fake sharing one sandbox clock."""
 
     salesforce: SalesforceSandbox
     acumatica: AcumaticaSandbox
     clock: SandboxClock
+    pubsub: PubSubSandbox
     servers: list[uvicorn.Server] = field(default_factory=list)
 
     @classmethod
@@ -53,7 +56,11 @@ class SandboxPair:
         clock = SandboxClock()
         salesforce = SalesforceSandbox(clock=clock, credentials_seed=(size or SeedSize()).seed)
         acumatica = AcumaticaSandbox(clock=clock, **acumatica_options)
-        pair = cls(salesforce, acumatica, clock)
+        pubsub = PubSubSandbox.for_salesforce(salesforce)
+        # Gap and overflow injection live next to the REST fake's own /_sandbox/ routes.
+        rest_app = cast(Starlette, salesforce.app.app)
+        rest_app.router.routes[0:0] = pubsub_control_routes(pubsub)
+        pair = cls(salesforce, acumatica, clock, pubsub)
         if size is not None:
             pair.seed(size)
         return pair
@@ -71,6 +78,14 @@ class SandboxPair:
             "acumatica": self.acumatica.seed(seed=size.seed, customers=size.acumatica_customers),
         }
 
+    @property
+    def pubsub_endpoint(self) -> str | None:
+        """``host:port`` of the Pub/Sub fake once it is serving."""
+        try:
+            return self.pubsub.endpoint
+        except RuntimeError:
+            return None
+
     def description(self) -> dict[str, Any]:
         """Every URL and credential a user or a test needs (printed by ``sandbox --json``)."""
         return {
@@ -81,6 +96,7 @@ class SandboxPair:
                 "client_secret": self.salesforce.client_secret,
                 "api_versions": list(self.salesforce.api_versions),
                 "control": f"{self.salesforce.base_url}/_sandbox/",
+                "pubsub": self.pubsub_endpoint,
             },
             "acumatica": {
                 "url": self.acumatica.instance_url,
@@ -107,9 +123,14 @@ def _url(host: str, sock: socket.socket) -> str:
 
 @contextlib.asynccontextmanager
 async def serve_pair(
-    pair: SandboxPair, *, host: str = LOOPBACK, salesforce_port: int = 0, acumatica_port: int = 0
+    pair: SandboxPair,
+    *,
+    host: str = LOOPBACK,
+    salesforce_port: int = 0,
+    acumatica_port: int = 0,
+    pubsub_port: int = 0,
 ) -> AsyncIterator[SandboxPair]:
-    """Serve both fakes over HTTP until the context exits; URLs are set before it yields."""
+    """Serve both fakes over HTTP (and Pub/Sub over gRPC) until the context exits; URLs are set first."""
     bound: list[tuple[ASGIApp, socket.socket]] = []
     sf_sock = _bind(host, salesforce_port)
     acu_sock = _bind(host, acumatica_port)
@@ -124,6 +145,7 @@ async def serve_pair(
         server = uvicorn.Server(config)
         pair.servers.append(server)
         tasks.append(asyncio.create_task(server.serve(sockets=[sock])))
+    await pair.pubsub.start(host, pubsub_port)
     try:
         while not all(server.started for server in pair.servers):
             if any(task.done() for task in tasks):
@@ -133,6 +155,7 @@ async def serve_pair(
             await asyncio.sleep(0.01)
         yield pair
     finally:
+        await pair.pubsub.stop()
         for server in pair.servers:
             server.should_exit = True
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -165,6 +188,7 @@ def write_config(pair: SandboxPair, directory: Path) -> Path:
             "acu_tenant": acu.tenant,
             "acu_client_id": acu.client_id,
             "acu_username": acu.username,
+            **({"sf_pubsub": pair.pubsub_endpoint} if pair.pubsub_endpoint else {}),
         },
     )
     ws = admin.open_workspace(path)

@@ -95,6 +95,21 @@ class SyncContext:
     handled: dict[str, set[str]] = field(default_factory=dict)  # source ids each flow handled this run
     planned: dict[tuple[str, str], RecordOutcome] = field(default_factory=dict)  # dry run: would-be outcomes
 
+    def fork(self, trigger: str) -> SyncContext:
+        """A fresh unit of work over the same clients (a daemon runs many: polls, CDC batches)."""
+        return SyncContext(
+            config=self.config,
+            store=self.store,
+            connection_id=self.connection_id,
+            salesforce=self.salesforce,
+            acumatica=self.acumatica,
+            ledger_born=self.ledger_born,
+            dry_run=self.dry_run,
+            trigger=trigger,
+            progress=self.progress,
+            calls=self.calls,
+        )
+
     def tally(self, flow: str) -> RunTally:
         """The running tally of ``flow``."""
         return self.tallies.setdefault(flow, RunTally())
