@@ -137,27 +137,50 @@ def ping(app: AppContext) -> None:
 @pass_app
 def status(app: AppContext) -> None:
     """Per flow: last run, lag, cursor, parked records."""
+    from ml_connector.daemon import read_run_status
+
     ws = app.workspace()
     try:
         rows = sync_lib.flow_status(ws)
+        daemon = read_run_status(ws)
     finally:
         ws.close()
-    table = Table("flow", "last run", "result", "lag", "cursor", "synced", "parked", "in doubt")
+    _print_daemon(daemon)
     for row in rows:
         run = row.last_run or {}
         started = run.get("started_at")
-        lag = f"{row.lag_seconds / 60:.0f} min" if row.lag_seconds is not None else "–"
-        table.add_row(
-            row.flow,
-            started.isoformat(timespec="seconds") if started else "never",
-            str(run.get("status", "–")),
-            lag,
-            "\n".join(f"{k.split(':')[1]} {v}" for k, v in row.cursors.items()) or "–",
-            str(row.synced),
-            str(row.parked),
-            str(row.in_doubt),
+        lag = f"{row.lag_seconds / 60:.0f} min ago" if row.lag_seconds is not None else "never finished"
+        console.print(
+            f"[bold]{row.flow:<9}[/bold] last run "
+            + (f"{started.isoformat(timespec='seconds')} {run.get('status')} ({lag})" if started else "never")
+            + f"; synced {row.synced}, parked {row.parked}, in doubt {row.in_doubt}"
         )
-    console.print(table)
+        for stream, position in row.cursors.items():
+            console.print(f"          cursor {stream} at {position}")
+        if run.get("api_calls"):
+            console.print("          API calls " + ", ".join(f"{k} {v}" for k, v in run["api_calls"].items()))
+
+
+def _print_daemon(status: dict[str, Any] | None) -> None:
+    if status is None:
+        console.print(
+            "run: not started here (no status file) — `ml-connector run` streams changes in real time"
+        )
+        return
+    updated = datetime.fromisoformat(status["updated_at"])
+    age = (datetime.now(UTC) - updated).total_seconds()
+    cdc = status.get("cdc") or {}
+    if age > 60 or status.get("stopping"):
+        console.print(f"run: not running (last seen {status['updated_at']})")
+        return
+    if cdc.get("connected"):
+        console.print(f"run: pid {status['pid']}; CDC connected since {cdc.get('connected_since')}, "
+                      f"last event {cdc.get('last_event_at') or '–'}; {status.get('events', 0)} events, "
+                      f"{status.get('dropped_echo', 0)} own echoes dropped")  # fmt: skip
+    else:
+        console.print(
+            f"run: pid {status['pid']}; CDC [red]not connected[/red] ({cdc.get('last_error') or 'connecting'})"
+        )
 
 
 def _render_events(events: list[dict[str, Any]], fmt: str) -> None:

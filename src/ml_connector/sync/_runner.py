@@ -206,6 +206,15 @@ def _stamp_versions(outcomes: Sequence[RecordOutcome], records: Sequence[Any]) -
             outcome.source_version = versions[outcome.source_id]
 
 
+def _calls_since(ctx: SyncContext, before: dict[str, int]) -> dict[str, int]:
+    """API calls per system since ``before``; the Salesforce daily usage as last reported."""
+    calls = {system: counter.total - before.get(system, 0) for system, counter in ctx.calls.items()}
+    usage = ctx.salesforce.client.api_usage if ctx.calls else None
+    if usage is not None:
+        calls["salesforce daily used"] = usage[0]
+    return calls
+
+
 async def run_flows(
     ctx: SyncContext,
     names: Sequence[str] = FLOW_NAMES,
@@ -226,6 +235,7 @@ async def run_flows(
         if not getattr(ctx.config.flows, name).enabled:
             results.append(FlowResult(name, "skipped", {}, "disabled in the config"))
             continue
+        calls_before = {system: counter.total for system, counter in ctx.calls.items()}
         run_id = None if ctx.dry_run else ctx.store.start_run(ctx.connection_id, name, ctx.trigger)
         if run_id is not None:
             ctx.run_ids[name] = run_id
@@ -239,12 +249,15 @@ async def run_flows(
             counts = ctx.tally(name).as_dict()
             results.append(FlowResult(name, "failed", counts, str(exc)))
             if run_id is not None:
-                ctx.store.finish_run(run_id, status="failed", counts=counts, error=str(exc))
+                ctx.store.finish_run(run_id, status="failed", counts=counts, error=str(exc),
+                                     api_calls=_calls_since(ctx, calls_before))  # fmt: skip
             if isinstance(exc, AuthError | QuotaExhausted):
                 stop = exc
             continue
         counts = ctx.tally(name).as_dict()
         results.append(FlowResult(name, "ok", counts))
         if run_id is not None:
-            ctx.store.finish_run(run_id, status="ok", counts=counts)
+            ctx.store.finish_run(
+                run_id, status="ok", counts=counts, api_calls=_calls_since(ctx, calls_before)
+            )
     return results
