@@ -6,7 +6,7 @@ per-minute run (about 2 minutes).
 1. Concurrency: 100 reads started at once through ``AcumaticaClient`` against a sandbox that
    processes 4 requests at a time, queues 20 and takes ``--latency-ms`` (100) per request. Target: no
    429 reaches the caller and the batch takes <= 110 % of 100 x latency / 4. The in-process client +
-   sandbox cost about 1 ms of CPU per call, so at 40 ms latency the ratio is ~1.15, at 100 ms ~1.07.
+   sandbox cost about 1-1.5 ms of CPU per call, so at 40 ms latency the ratio is ~1.13-1.17, at 100 ms ~1.05.
 2. Per-minute limit: reads through a client told the licence figure, against the sandbox in normal
    (delaying) and strict (429 beyond 50 %) mode. Target: nothing declined, no server-side delay, and
    never more than the limit in any window.

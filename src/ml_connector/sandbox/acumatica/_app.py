@@ -149,7 +149,7 @@ class _Api:
     async def entity(self, request: Request) -> Response:
         """Everything under ``/entity/{endpoint}/{version}/``."""
         name, version = request.path_params["endpoint"], request.path_params["version"]
-        if (name, version) not in {(n, v) for n, v in self.sb.endpoints}:
+        if (name, version) not in self.sb.endpoints:
             # [assumption] §1.5: the real status and body are unverified; 404 + {"message"}.
             return http_error(404, f"No endpoint '{name}/{version}' is defined on this instance.")
         tenant, refusal = self.sb.auth.authenticate(self._bearer(request), request.cookies.get(".ASPXAUTH"))

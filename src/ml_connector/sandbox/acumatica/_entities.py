@@ -9,6 +9,7 @@ these, like the real API returns all of its contract fields.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 
 __all__ = [
     "DATETIME_AUDIT_FIELDS",
@@ -22,6 +23,7 @@ __all__ = [
 FIRST = "20.200.001"
 
 
+@cache
 def version_key(version: str) -> tuple[int, ...]:
     """``"24.200.001"`` -> ``(24, 200, 1)`` so versions compare in release order."""
     return tuple(int(part) for part in version.split("."))
@@ -62,18 +64,25 @@ class EntitySchema:
     view: str = ""
     actions: tuple[str, ...] = ()
     _by_name: dict[str, FieldSpec] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _by_version: dict[str, list[FieldSpec]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         self._by_name.update({f.name: f for f in self.fields})
 
     def fields_for(self, version: str) -> list[FieldSpec]:
         """The fields this endpoint version exposes (§1.4 gates)."""
-        v = version_key(version)
-        return [
-            f
-            for f in self.fields
-            if version_key(f.since) <= v and (f.until is None or v < version_key(f.until))
-        ]
+        cached = self._by_version.get(version)
+        if cached is None:
+            v = version_key(version)
+            cached = [
+                f
+                for f in self.fields
+                if version_key(f.since) <= v and (f.until is None or v < version_key(f.until))
+            ]
+            self._by_version[version] = cached
+        return cached
 
     def links_for(self, version: str) -> list[LinkSpec]:
         """The linked and detail entities this version exposes."""
@@ -83,7 +92,10 @@ class EntitySchema:
     def field(self, name: str, version: str) -> FieldSpec | None:
         """The field called ``name`` if this version has it."""
         spec = self._by_name.get(name)
-        if spec is None or spec not in self.fields_for(version):
+        if spec is None:
+            return None
+        v = version_key(version)
+        if version_key(spec.since) > v or (spec.until is not None and v >= version_key(spec.until)):
             return None
         return spec
 

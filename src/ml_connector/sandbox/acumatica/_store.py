@@ -158,7 +158,8 @@ class AcumaticaStore:
 
     def materialize(self, tenant: str, entity: str, rec: dict[str, Any]) -> dict[str, Any]:
         """A copy of ``rec`` with computed and mirrored fields filled in (what a GET shows)."""
-        view = copy.deepcopy(rec)
+        # Customer and SalesInvoice views change nested parts; the others only top-level keys.
+        view = copy.deepcopy(rec) if entity in ("Customer", "SalesInvoice") else dict(rec)
         view["NoteID"] = rec["id"]
         if entity == "Customer":
             balances = self.customer_balances(tenant, rec["CustomerID"])
