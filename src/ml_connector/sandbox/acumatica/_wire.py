@@ -276,6 +276,7 @@ def render_record(
     select: dict[str, Any] | None = None,
     error_prefix: str = "",
     detail_view: str = "",
+    detail_graph: str = "",
 ) -> dict[str, Any]:
     """Render one stored record (already materialised by the store) in the wire shape of §3/§10."""
     expand = options.expand if kind == "top" and expand is None else (expand or {})
@@ -315,6 +316,7 @@ def render_record(
                             select=sub_select,
                             error_prefix=f"{error_prefix}{link.name}/{i}/",
                             detail_view=view,
+                            detail_graph=schema.graph,
                         )
                         for i, row in enumerate(rows)
                     ],
@@ -356,13 +358,11 @@ def render_record(
             "files:put": f"{options.entity_base}/files/{schema.graph}/{schema.view}/{rid}/{{filename}}",
         }
     elif kind == "detail" and detail_view:
-        graph = _graph_of_detail(options, detail_view)
-        out["_links"] = {"files:put": f"{options.entity_base}/files/{graph}/{detail_view}/{rid}/{{filename}}"}
+        # Detail rows carry only files:put, on the parent's graph (e.g. SOInvoiceEntry/Transactions, §3.2).
+        out["_links"] = {
+            "files:put": f"{options.entity_base}/files/{detail_graph}/{detail_view}/{rid}/{{filename}}"
+        }
     return out
-
-
-def _graph_of_detail(options: RenderOptions, view: str) -> str:
-    return "PX.Objects.SO.SOInvoiceEntry" if view == "Transactions" else "PX.Objects"
 
 
 # --- error bodies (§4.3) ------------------------------------------------------------------------
