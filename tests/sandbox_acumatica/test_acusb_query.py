@@ -215,3 +215,14 @@ async def test_release_and_payment_move_balance_but_not_customer_last_modified(h
     sandbox.apply_payment("C00004", "78.00", {ref: "78.00"})
     invoice = next(i for i in sandbox.records("SalesInvoice") if i["ReferenceNbr"] == ref)
     assert invoice["Status"] == "Closed" and balance() == 0
+
+
+async def test_date_literal_filters_date_only_fields(http, auth):
+    body = {"CustomerID": {"value": "C00001"}, "Date": {"value": "2024-07-01T00:00:00"}, "CustomerOrder": {"value": "D1"},
+            "Details": []}  # fmt: skip
+    await http.put(f"{BASE}/SalesInvoice", json=body, headers=auth)
+    rows = (
+        await http.get(f"{BASE}/SalesInvoice", params={"$filter": "Date le date'2024-07-01'"}, headers=auth)
+    ).json()
+    assert [r["CustomerOrder"]["value"] for r in rows] == ["D1"]
+    assert rows[0]["Date"] == {"value": "2024-07-01T00:00:00+00:00"}

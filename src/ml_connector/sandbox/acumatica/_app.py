@@ -392,7 +392,8 @@ class _Api:
 
 
 def _check_tree(entity: str, tree: dict[str, Any], version: str, *, links_only: bool) -> None:
-    """Unknown names in ``$expand``/``$select`` -> KeyNotFoundException (§3.5)."""
+    """Unknown names in ``$select`` -> KeyNotFoundException (§3.5, [Obs: FG]); the same answer for an
+    unknown ``$expand`` name is an [assumption]."""
     schema = ENTITIES[entity]
     for name, sub in tree.items():
         link = schema.link(name, version)
