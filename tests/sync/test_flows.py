@@ -286,3 +286,33 @@ async def test_unknown_country_parks_the_account_and_its_fix_releases_it(
         assert customer["MainContact"]["Address"]["Country"] == "CA"
     finally:
         env.ws.close()
+
+
+async def test_contact_of_a_parked_account_waits_for_it_and_follows_once_it_is_fixed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ML_CONNECTOR_KEYS", raising=False)
+    env = make_env(tmp_path, SeedSize(seed=5, accounts=2, contacts_per_account=1, orders=0))
+    try:
+        account = env.sf("Account")[0]
+        contact = next(c for c in env.sf("Contact") if c["AccountId"] == account["Id"])
+        async with env.sales_rep() as rep:
+            await rep.update("Account", account["Id"], {"BillingCountry": "Atlantis"})
+        await env.sync("accounts", "contacts")
+        waiting = env.ws.store.get_link(env.ws.connection_id, "contacts", contact["Id"])
+        assert waiting is not None and waiting.status is LinkStatus.PARKED
+        assert waiting.data["blocked_on"] == {"account": account["Id"]}
+        before = env.data_writes()
+        await env.sync("contacts")
+        assert env.data_writes() == before  # the account is still parked: the contact is not retried
+        async with env.sales_rep() as rep:
+            await rep.update("Account", account["Id"], {"BillingCountry": "Canada"})
+        await env.sync("accounts", "contacts")
+        done = env.ws.store.get_link(env.ws.connection_id, "contacts", contact["Id"])
+        assert done is not None and done.status is LinkStatus.SYNCED
+        assert (
+            next(c for c in env.acu("Contact") if c.get("ExtRefNbr") == contact["Id"])["BusinessAccount"]
+            == (next(a for a in env.sf("Account") if a["Id"] == account["Id"])["Acumatica_Customer_ID__c"])
+        )
+    finally:
+        env.ws.close()

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ml_connector.errors import RecordError, Retryable
+from ml_connector.errors import RecordError
 from ml_connector.store import EventKind, Link, LinkStatus, RecordOutcome
-from ml_connector.sync._common import changed_fields, diff, jsonable, park
+from ml_connector.sync._common import changed_fields, create_with_intent, diff, jsonable, park
 from ml_connector.sync._context import PlannedWrite, SyncContext
 from ml_connector.sync._mapping import account_to_customer, customer_id_for
 
@@ -124,27 +124,16 @@ class AccountsFlow:
                 target_key=customer_id,
             )
         if is_new and customer_id is None:
-            # Auto-numbered CustomerID: write-ahead intent, so a lost answer is resolved by AccountRef.
-            ctx.record(
-                [
-                    RecordOutcome(
-                        FLOW,
-                        account["Id"],
-                        LinkStatus.IN_DOUBT,
-                        EventKind.INTENT,
-                        message="creating customer (auto-numbered)",
-                    )
-                ]
-            )
-        try:
-            saved = await ctx.acumatica.put_customer(payload)
-        except Retryable:
-            if not is_new or customer_id is not None:
-                raise  # a PUT by key is safe to send again next run
-            again = await ctx.acumatica.customers_by_account_ref([account["Id"]])
-            if account["Id"] not in again:
-                raise
-            saved = again[account["Id"]]
+            # Auto-numbered CustomerID: a lost answer is resolved by AccountRef before any new create.
+            async def by_reference() -> dict[str, Any] | None:
+                return (await ctx.acumatica.customers_by_account_ref([account["Id"]])).get(account["Id"])
+
+            saved = await create_with_intent(
+                ctx, FLOW, account["Id"], what="customer (auto-numbered)",
+                create=lambda: ctx.acumatica.put_customer(payload), find=by_reference,
+            )  # fmt: skip
+        else:
+            saved = await ctx.acumatica.put_customer(payload)  # by key: safe to send again next run
         target = str(saved["CustomerID"])
         return RecordOutcome(
             FLOW,

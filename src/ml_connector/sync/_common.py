@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ml_connector.errors import RecordError
+from ml_connector.errors import RecordError, Retryable
 from ml_connector.store import EventKind, LinkStatus, RecordOutcome
 
-__all__ = ["BlockedRecord", "changed_fields", "diff", "flatten", "jsonable", "park"]
+if TYPE_CHECKING:
+    from ml_connector.sync._context import SyncContext
+
+__all__ = ["BlockedRecord", "changed_fields", "create_with_intent", "diff", "flatten", "jsonable", "park"]
 
 
 class BlockedRecord(RecordError):
@@ -92,3 +95,30 @@ def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, tuple
 def changed_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
     """The field paths that changed (for the audit trail)."""
     return list(diff(before, after))
+
+
+async def create_with_intent(
+    ctx: SyncContext,
+    flow: str,
+    source_id: str,
+    *,
+    what: str,
+    create: Callable[[], Awaitable[dict[str, Any]]],
+    find: Callable[[], Awaitable[dict[str, Any] | None]],
+) -> dict[str, Any]:
+    """Create an auto-numbered record at most once.
+
+    The ledger first records the intent (``in_doubt``); if the answer is lost or the server fails,
+    ``find`` looks for the record before anything else. Found: it is the one we made. Not found: the
+    error goes up and the link stays ``in_doubt``, so the next attempt looks again before creating.
+    """
+    ctx.record(
+        [RecordOutcome(flow, source_id, LinkStatus.IN_DOUBT, EventKind.INTENT, message=f"creating {what}")]
+    )
+    try:
+        return await create()
+    except Retryable:
+        found = await find()
+        if found is None:
+            raise
+        return found

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ml_connector.errors import RecordError, Retryable
+from ml_connector.errors import RecordError
 from ml_connector.store import EventKind, Link, LinkStatus, RecordOutcome
 from ml_connector.sync._accounts import AccountsFlow
-from ml_connector.sync._common import changed_fields, diff, jsonable, park
+from ml_connector.sync._common import BlockedRecord, changed_fields, create_with_intent, diff, jsonable, park
 from ml_connector.sync._context import PlannedWrite, SyncContext
 from ml_connector.sync._mapping import contact_to_acumatica
 
@@ -112,14 +112,18 @@ class ContactsFlow:
             )
         account_id = contact.get("AccountId")
         customer_id = customers.get(str(account_id)) if account_id else None
+        if customer_id is None and account_id:
+            raise BlockedRecord(
+                "the contact's account has no Acumatica customer",
+                field_errors={"AccountId": "no customer"},
+                hint="fix the account (see `ml-connector parked list`); the contact follows by itself",
+                blocked_on={"account": str(account_id)},
+            )
         if customer_id is None:
             raise RecordError(
-                "the contact's account has no Acumatica customer"
-                if account_id
-                else "the contact has no account",
-                field_errors={"AccountId": "no customer"},
-                hint="fix the account (see `ml-connector parked list`) or give the contact an account; "
-                "the contact follows by itself",
+                "the contact has no account",
+                field_errors={"AccountId": "required"},
+                hint="give the contact an account in Salesforce: Acumatica contacts here belong to a customer",
             )
         mapped = contact_to_acumatica(contact, customer_id)
         if link and link.status is LinkStatus.SYNCED and link.content_hash == mapped.hash and link.target_key:
@@ -157,26 +161,18 @@ class ContactsFlow:
                 target_key=contact_id,
             )
         if is_new:
-            ctx.record(
-                [
-                    RecordOutcome(
-                        FLOW,
-                        contact["Id"],
-                        LinkStatus.IN_DOUBT,
-                        EventKind.INTENT,
-                        message="creating contact (ContactID is auto-numbered)",
-                    )
-                ]
-            )
-        try:
+
+            async def by_reference() -> dict[str, Any] | None:
+                if not ctx.acumatica.has_external_refs:
+                    return None  # no ExtRefNbr before 24.200.001: the record stays in doubt
+                return (await ctx.acumatica.contacts_by_ext_ref([contact["Id"]])).get(contact["Id"])
+
+            saved = await create_with_intent(
+                ctx, FLOW, contact["Id"], what="contact (ContactID is auto-numbered)",
+                create=lambda: ctx.acumatica.put_contact(payload), find=by_reference,
+            )  # fmt: skip
+        else:
             saved = await ctx.acumatica.put_contact(payload)
-        except Retryable:
-            if not is_new or not ctx.acumatica.has_external_refs:
-                raise
-            again = await ctx.acumatica.contacts_by_ext_ref([contact["Id"]])
-            if contact["Id"] not in again:
-                raise
-            saved = again[contact["Id"]]
         return RecordOutcome(
             FLOW,
             contact["Id"],

@@ -17,11 +17,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from ml_connector.errors import RecordError, Retryable
+from ml_connector.errors import RecordError
 from ml_connector.salesforce import soql
 from ml_connector.store import EventKind, Link, LinkStatus, RecordOutcome
 from ml_connector.sync._accounts import AccountsFlow
-from ml_connector.sync._common import BlockedRecord, changed_fields, diff, jsonable, park
+from ml_connector.sync._common import BlockedRecord, changed_fields, create_with_intent, diff, jsonable, park
 from ml_connector.sync._contacts import customers_for_accounts
 from ml_connector.sync._context import PlannedWrite, SyncContext
 from ml_connector.sync._mapping import order_to_invoice
@@ -186,33 +186,24 @@ class OrdersFlow:
         if ctx.dry_run:
             ctx.plan.append(PlannedWrite(FLOW, order["Id"], "acumatica", "create", None, diff({}, payload)))
             return RecordOutcome(FLOW, order["Id"], LinkStatus.SYNCED, EventKind.CREATED)
-        # Write-ahead: from here until the answer is recorded, the ledger says "a create may exist".
-        ctx.record(
-            [
-                RecordOutcome(
-                    FLOW,
-                    order["Id"],
-                    LinkStatus.IN_DOUBT,
-                    EventKind.INTENT,
-                    message=f"creating invoice for order {payload['CustomerOrder']}",
-                )
-            ]
-        )
-        try:
-            saved = await ctx.acumatica.put_invoice(payload)
-        except RecordError as exc:
-            raise explain_refusal(exc, payload, customer_id, ctx.config.mapping.product_item_field) from exc
-        except Retryable:
-            # The answer was lost or the server failed: did the invoice get made? Look before anything else.
-            again = await ctx.acumatica.invoices_by_customer_order([payload["CustomerOrder"]])
-            match = [
-                inv for inv in again.get(payload["CustomerOrder"], []) if inv.get("CustomerID") == customer_id
-            ]
+        number = str(payload["CustomerOrder"])
+
+        async def made_it() -> dict[str, Any] | None:
+            again = await ctx.acumatica.invoices_by_customer_order([number])
+            match = [inv for inv in again.get(number, []) if inv.get("CustomerID") == customer_id]
             if not match:
-                raise  # stays in_doubt; the next run looks up again before creating
-            saved = await ctx.acumatica.get_invoice(
+                return None
+            return await ctx.acumatica.get_invoice(
                 str(match[0]["ReferenceNbr"]), str(match[0].get("Type", "Invoice"))
             )
+
+        try:
+            saved = await create_with_intent(
+                ctx, FLOW, order["Id"], what=f"invoice for order {number}",
+                create=lambda: ctx.acumatica.put_invoice(payload), find=made_it,
+            )  # fmt: skip
+        except RecordError as exc:
+            raise explain_refusal(exc, payload, customer_id, ctx.config.mapping.product_item_field) from exc
         status = saved.get("Status")
         if ctx.config.mapping.release_invoices and status not in RELEASED:
             await ctx.acumatica.release_invoice(str(saved["ReferenceNbr"]), str(saved.get("Type", "Invoice")))
