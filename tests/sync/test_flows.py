@@ -316,3 +316,37 @@ async def test_contact_of_a_parked_account_waits_for_it_and_follows_once_it_is_f
         )
     finally:
         env.ws.close()
+
+
+async def test_account_number_of_an_existing_customer_links_it_or_parks_on_a_clash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ML_CONNECTOR_KEYS", raising=False)
+    env = make_env(tmp_path, SeedSize(seed=5, accounts=2, contacts_per_account=0, orders=0))
+    try:
+        first, second = env.sf("Account")[:2]
+        # A customer entered in Acumatica before the connector, under the first account's number.
+        env.pair.acumatica.put("Customer", {"CustomerID": {"value": "HARBOR-01"}, "CustomerName": {"value": "Harbor"},
+                                            "CustomerClass": {"value": "DEFAULT"}})  # fmt: skip
+        async with env.sales_rep() as rep:
+            await rep.update("Account", first["Id"], {"AccountNumber": "HARBOR-01"})
+        await env.sync("accounts")
+        harbor = [c for c in env.acu("Customer") if c["CustomerID"] == "HARBOR-01"]
+        assert len(harbor) == 1 and harbor[0]["AccountRef"] == first["Id"]  # linked, not duplicated
+        assert harbor[0]["CustomerName"] == first["Name"]
+        async with env.sales_rep() as rep:  # a new account carrying the same number
+            newcomer = await rep.create(
+                "Account", {"Name": "Harbour Lumber (typo)", "AccountNumber": "HARBOR-01"}
+            )
+        before = len(env.acu("Customer"))
+        await env.sync("accounts")
+        clash = env.ws.store.get_link(env.ws.connection_id, "accounts", newcomer)
+        assert clash is not None and clash.status is LinkStatus.PARKED
+        assert f"already belongs to Salesforce account {first['Id']}" in (clash.last_error or "")
+        assert "unique AccountNumber" in (clash.hint or "")
+        assert len(env.acu("Customer")) == before
+        harbor = next(c for c in env.acu("Customer") if c["CustomerID"] == "HARBOR-01")
+        assert harbor["AccountRef"] == first["Id"] and harbor["CustomerName"] == first["Name"]
+        assert second["Id"]
+    finally:
+        env.ws.close()

@@ -54,14 +54,26 @@ class AccountsFlow:
         """Bring ``accounts`` to Acumatica; returns their outcomes (not yet recorded)."""
         mapping = ctx.config.mapping
         links = ctx.store.get_links(ctx.connection_id, FLOW, [a["Id"] for a in accounts])
-        unlinked = [a["Id"] for a in accounts if _needs_lookup(links.get(a["Id"]))]
-        existing = await ctx.acumatica.customers_by_account_ref(unlinked) if unlinked else {}
+        unlinked = [a for a in accounts if _needs_lookup(links.get(a["Id"]))]
+        candidates = {
+            a["Id"]: cid
+            for a in unlinked
+            if not a.get("IsDeleted") and (cid := customer_id_for(a, mapping.customer_id_strategy))
+        }
+        existing, taken = (
+            await ctx.acumatica.customers_for_accounts([a["Id"] for a in unlinked], list(candidates.values()))
+            if unlinked
+            else ({}, {})
+        )
         outcomes: list[RecordOutcome] = []
         write_backs: list[dict[str, Any]] = []
         for account in accounts:
             link = links.get(account["Id"])
+            found: Mapping[str, Any] | None = existing.get(account["Id"])
             try:
-                outcome = await self._sync_one(ctx, account, link, existing.get(account["Id"]))
+                if found is None and account["Id"] in candidates:
+                    found = _adoptable(account, taken.get(candidates[account["Id"]]))
+                outcome = await self._sync_one(ctx, account, link, found)
             except RecordError as exc:
                 outcome = park(FLOW, account["Id"], exc, target_key=link.target_key if link else None)
             outcomes.append(outcome)
@@ -211,6 +223,25 @@ class AccountsFlow:
             outcome.message = "; ".join(
                 filter(None, [outcome.message, f"write-back of {field} failed: {error}"])
             )
+
+
+def _adoptable(account: Mapping[str, Any], customer: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """A customer already holding the CustomerID this account would get: ours to link, or a clash.
+
+    With no ``AccountRef`` it is a customer entered in Acumatica before the connector (first-run
+    matching): the account is linked to it. With another account's Id there, writing would overwrite
+    someone else's customer: the account is parked instead.
+    """
+    if customer is None:
+        return None
+    owner = customer.get("AccountRef")
+    if owner and owner != account["Id"]:
+        raise RecordError(
+            f"CustomerID {customer.get('CustomerID')} already belongs to Salesforce account {owner}",
+            field_errors={"AccountNumber": "CustomerID already used"},
+            hint='give this account a unique AccountNumber, or set mapping.customer_id_strategy = "salesforce_id"',
+        )
+    return customer
 
 
 def _needs_lookup(link: Link | None) -> bool:

@@ -192,6 +192,22 @@ class AcumaticaGateway:
         """Existing customers whose ``AccountRef`` is one of these Salesforce Account Ids."""
         return await self._find_by("Customer", "AccountRef", account_ids)
 
+    async def customers_for_accounts(
+        self, account_ids: Sequence[str], customer_ids: Sequence[str]
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        """One batched lookup for new accounts: customers by ``AccountRef`` and by candidate CustomerID."""
+        by_ref: dict[str, dict[str, Any]] = {}
+        by_id: dict[str, dict[str, Any]] = {}
+        terms = [("AccountRef", v) for v in dict.fromkeys(account_ids) if v]
+        terms += [("CustomerID", v) for v in dict.fromkeys(customer_ids) if v]
+        for chunk in _chunks(terms, LOOKUP_BATCH):
+            expr = odata.any_of(*(odata.field(name).eq(value) for name, value in chunk))
+            for record in await self.client.find("Customer", expr):
+                if record.get("AccountRef"):
+                    by_ref.setdefault(str(record["AccountRef"]), record)
+                by_id.setdefault(str(record.get("CustomerID")), record)
+        return by_ref, by_id
+
     async def customers(self, customer_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Customers by CustomerID (missing ones absent)."""
         return await self._find_by("Customer", "CustomerID", customer_ids)
