@@ -330,6 +330,8 @@ class ConnectorDaemon:
         for result in results:
             if result.status == "failed":
                 self.stats.last_error = f"{result.flow}: {result.error}"
+                if isinstance(result.exception, AuthError | QuotaExhausted):
+                    raise result.exception  # a human must act: stop loudly, don't spin
 
     async def _schedule(self, name: str) -> None:
         settings = getattr(self.ws.config.flows, name)

@@ -152,3 +152,16 @@ def test_only_one_run_per_connection(tmp_path: Path, monkeypatch: pytest.MonkeyP
             pass
     finally:
         ws.close()
+
+
+async def test_refused_credentials_stop_the_daemon_loudly(live: Live) -> None:
+    from pydantic import SecretStr
+
+    from ml_connector.admin import set_credentials
+    from ml_connector.errors import AuthError
+
+    set_credentials(live.ws, "salesforce", {"client_secret": SecretStr("wrong-secret")})
+    with pytest.raises(AuthError) as info:
+        async with running(live.daemon()):
+            pass
+    assert info.value.hint

@@ -52,6 +52,7 @@ class FlowResult:
     status: str  # ok | failed | skipped
     counts: dict[str, int]
     error: str | None = None
+    exception: ConnectorError | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -247,7 +248,7 @@ async def run_flows(
         except ConnectorError as exc:
             log.warning("flow.failed", flow=name, error=str(exc))
             counts = ctx.tally(name).as_dict()
-            results.append(FlowResult(name, "failed", counts, str(exc)))
+            results.append(FlowResult(name, "failed", counts, str(exc), exc))
             if run_id is not None:
                 ctx.store.finish_run(run_id, status="failed", counts=counts, error=str(exc),
                                      api_calls=_calls_since(ctx, calls_before))  # fmt: skip
