@@ -1,0 +1,1 @@
+"""Benchmarks: the connector against the licence ceiling and against a naive script (``bench.run``)."""
