@@ -239,7 +239,7 @@ async def test_pacing_under_a_strict_per_minute_limit_declines_nothing(build_cli
     # 0.6 s, leaving slack for scheduling jitter between the client's clock and the server's.
     sb = AcumaticaSandbox(requests_per_minute=8, strict_limits=True, limit_window_seconds=0.3, seat_limit=2)
     sb.seed()
-    async with build_client(sb, requests_per_minute=8, pace_window_seconds=0.6) as client:
+    async with build_client(sb, requests_per_minute=8, pace_fraction=0.5, pace_window_seconds=0.6) as client:
         results = await asyncio.gather(*(client.get("StockItem", "LUM2X4-8") for _ in range(10)))
     assert len(results) == 10
     assert sb.limit_stats.declined == 0

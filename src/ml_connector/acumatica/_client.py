@@ -7,8 +7,14 @@ means the licence seats are gone, §2.3).
 Load and failure handling (§7, §9 of shared/reference/acumatica-api.md):
 
 * at most ``max_concurrent`` requests in flight (asyncio semaphore) and, when the licence's
-  ``requests_per_minute`` is known, pacing with pyrate-limiter at ``pace_fraction`` (50 %) of it,
-  because the server starts delaying (or, on some tenants, declining) at 50 %;
+  ``requests_per_minute`` is known, pacing with pyrate-limiter at ``pace_fraction`` of it over 61 s.
+  The default is the whole figure (1.0): by §7 the server *delays* requests beyond 50 % of the minute
+  by ``remaining_time / remaining_requests``, which spreads the rest of the window evenly, and only
+  *declines* when more than 20 wait in its queue or one waits 10 minutes — which cannot happen while
+  the client keeps no more requests in flight than the licence's concurrent limit. So pacing at the
+  full figure reaches the ceiling with nothing declined. Some tenants answer 429 instead of
+  delaying (``strict``); the first 429 therefore drops the pacing to 50 % for the client's lifetime
+  (``STRICT_PACE_FRACTION``), where such tenants decline nothing;
 * long read timeouts (10 minutes by default): queued requests get no progress signal;
 * 429, 5xx and transport errors -> stamina retries with *full jitter* backoff
   (``uniform(0, min(max, initial * 2**n))``); seat exhaustion backs off on its own, slower schedule;
@@ -42,7 +48,10 @@ from ._auth import AcumaticaAuth, SeatsExhausted
 from ._responses import Ambiguous, raise_for_status
 from ._values import dumps, loads, unwrap_record, wrap_record
 
-__all__ = ["KEY_FIELDS", "AcumaticaClient"]
+__all__ = ["KEY_FIELDS", "STRICT_PACE_FRACTION", "AcumaticaClient"]
+
+# Where a tenant that declines (429) instead of delaying stops declining: its throttle starts at 50 % (§7).
+STRICT_PACE_FRACTION = 0.5
 
 # Key fields in URL order (§6.7); used to tell an upsert-by-key from an insert and for lookups.
 KEY_FIELDS: dict[str, tuple[str, ...]] = {
@@ -80,7 +89,7 @@ class AcumaticaClient:
         max_concurrent: int = 8,
         http: httpx2.AsyncClient | None = None,
         transport: httpx2.AsyncBaseTransport | None = None,
-        pace_fraction: float = 0.5,
+        pace_fraction: float = 1.0,
         pace_window_seconds: float = 61.0,
         retry_attempts: int = 8,
         backoff_initial: float = 0.5,
@@ -127,10 +136,11 @@ class AcumaticaClient:
         )
         self._semaphore = asyncio.Semaphore(max_concurrent)
         self._limiter: Limiter | None = None
+        self.requests_per_minute = requests_per_minute
+        self.pace_fraction = pace_fraction
+        self._pace_window_seconds = pace_window_seconds
         if requests_per_minute:
-            paced = max(1, int(requests_per_minute * pace_fraction))
-            # 61 s: a second of margin so the server's sliding minute never sees one more (§7).
-            self._limiter = Limiter(Rate(paced, int(pace_window_seconds * 1000)))
+            self._limiter = self._new_limiter()
         self.retry_attempts = retry_attempts
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
@@ -141,6 +151,20 @@ class AcumaticaClient:
         self._endpoint_checked = False
         self._endpoint_lock = asyncio.Lock()
         self.calls = 0
+
+    def _new_limiter(self) -> Limiter:
+        assert self.requests_per_minute is not None
+        paced = max(1, int(self.requests_per_minute * self.pace_fraction))
+        # 61 s: a second of margin so the server's sliding minute never sees one more (§7).
+        return Limiter(Rate(paced, int(self._pace_window_seconds * 1000)))
+
+    def _pace_as_strict(self) -> None:
+        """A 429 with pacing on: the tenant declines beyond 50 % instead of delaying; pace at 50 %."""
+        if self._limiter is None or self.pace_fraction <= STRICT_PACE_FRACTION:
+            return
+        self._limiter.close()
+        self.pace_fraction = STRICT_PACE_FRACTION
+        self._limiter = self._new_limiter()
 
     # --- lifecycle --------------------------------------------------------------------------------
 
@@ -434,6 +458,8 @@ class AcumaticaClient:
             if not isinstance(exc, Retryable) or (isinstance(exc, Ambiguous) and not idempotent):
                 return False
             tries["normal"] += 1
+            if isinstance(exc, RateLimited):
+                self._pace_as_strict()
             if isinstance(exc, RateLimited) and exc.retry_after is not None:
                 return max(exc.retry_after, 1e-3)  # none is documented (§7), but honour one if sent
             cap = min(self.backoff_max, self.backoff_initial * 2 ** (tries["normal"] - 1))
