@@ -141,7 +141,8 @@ class OrdersFlow:
                     source_version=version,
                     audit=False,
                 )
-            return await self._update(ctx, order, link, mapped.payload, mapped.hash, item_ids, version)
+            updated = await self._update(ctx, order, link, mapped.payload, mapped.hash, item_ids, version)
+            return _note_truncation(updated, mapped.truncated)
         found = [
             inv
             for inv in existing.get(str(order.get("OrderNumber")), [])
@@ -171,7 +172,8 @@ class OrdersFlow:
                     "sent": jsonable(mapped.payload),
                 },
             )
-        return await self._create(ctx, order, mapped.payload, mapped.hash, item_ids, version, customer_id)
+        created = await self._create(ctx, order, mapped.payload, mapped.hash, item_ids, version, customer_id)
+        return _note_truncation(created, mapped.truncated)
 
     async def _create(
         self,
@@ -300,6 +302,13 @@ class OrdersFlow:
             outcome.message = "; ".join(
                 filter(None, [outcome.message, f"invoice write-back failed: {error}"])
             )
+
+
+def _note_truncation(outcome: RecordOutcome, truncated: Sequence[str]) -> RecordOutcome:
+    """Record in the ledger which texts were cut to Acumatica's lengths (as accounts and contacts do)."""
+    if truncated:
+        outcome.message = "; ".join(filter(None, [outcome.message, *truncated]))
+    return outcome
 
 
 def _line_ids(item_ids: Sequence[str], details: Sequence[Mapping[str, Any]]) -> dict[str, str]:
