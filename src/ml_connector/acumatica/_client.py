@@ -134,6 +134,7 @@ class AcumaticaClient:
             clock=clock,
             before_request=self._pace,
         )
+        self.max_concurrent = max_concurrent
         self._semaphore = asyncio.Semaphore(max_concurrent)
         self._limiter: Limiter | None = None
         self.requests_per_minute = requests_per_minute

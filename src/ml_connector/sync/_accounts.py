@@ -16,6 +16,7 @@ from ml_connector.errors import RecordError
 from ml_connector.store import EventKind, Link, LinkStatus, RecordOutcome
 from ml_connector.sync._common import changed_fields, create_with_intent, diff, jsonable, park
 from ml_connector.sync._context import PlannedWrite, SyncContext
+from ml_connector.sync._gateways import each_concurrently
 from ml_connector.sync._mapping import account_to_customer, customer_id_for
 
 __all__ = ["ACCOUNT_FIELDS", "AccountsFlow"]
@@ -67,15 +68,23 @@ class AccountsFlow:
         )
         outcomes: list[RecordOutcome] = []
         write_backs: list[dict[str, Any]] = []
-        for account in accounts:
-            link = links.get(account["Id"])
+
+        async def sync_one(account: Mapping[str, Any]) -> RecordOutcome:
             found: Mapping[str, Any] | None = existing.get(account["Id"])
-            try:
-                if found is None and account["Id"] in candidates:
-                    found = _adoptable(account, taken.get(candidates[account["Id"]]))
-                outcome = await self._sync_one(ctx, account, link, found)
-            except RecordError as exc:
-                outcome = park(FLOW, account["Id"], exc, target_key=link.target_key if link else None)
+            if found is None and account["Id"] in candidates:
+                found = _adoptable(account, taken.get(candidates[account["Id"]]))
+            return await self._sync_one(ctx, account, links.get(account["Id"]), found)
+
+        # Writes run side by side (up to the client's in-flight limit) so the licence ceiling is reachable.
+        results = await each_concurrently(accounts, sync_one, limit=ctx.acumatica.concurrency)
+        for account, result in zip(accounts, results, strict=True):
+            link = links.get(account["Id"])
+            if isinstance(result, RecordError):
+                outcome = park(FLOW, account["Id"], result, target_key=link.target_key if link else None)
+            elif isinstance(result, Exception):
+                raise result
+            else:
+                outcome = result
             outcomes.append(outcome)
             customer_id = outcome.target_key or (link.target_key if link else None)
             if (

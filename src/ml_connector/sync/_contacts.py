@@ -17,6 +17,7 @@ from ml_connector.store import EventKind, Link, LinkStatus, RecordOutcome
 from ml_connector.sync._accounts import AccountsFlow
 from ml_connector.sync._common import BlockedRecord, changed_fields, create_with_intent, diff, jsonable, park
 from ml_connector.sync._context import PlannedWrite, SyncContext
+from ml_connector.sync._gateways import each_concurrently
 from ml_connector.sync._mapping import contact_to_acumatica
 
 __all__ = ["CONTACT_FIELDS", "ContactsFlow"]
@@ -66,13 +67,20 @@ class ContactsFlow:
             if unlinked and ctx.acumatica.has_external_refs
             else {}
         )
+        results = await each_concurrently(
+            contacts,
+            lambda c: self._sync_one(ctx, c, links.get(c["Id"]), existing.get(c["Id"]), customers),
+            limit=ctx.acumatica.concurrency,
+        )
         outcomes = []
-        for contact in contacts:
+        for contact, result in zip(contacts, results, strict=True):
             link = links.get(contact["Id"])
-            try:
-                outcome = await self._sync_one(ctx, contact, link, existing.get(contact["Id"]), customers)
-            except RecordError as exc:
-                outcome = park(FLOW, contact["Id"], exc, target_key=link.target_key if link else None)
+            if isinstance(result, RecordError):
+                outcome = park(FLOW, contact["Id"], result, target_key=link.target_key if link else None)
+            elif isinstance(result, Exception):
+                raise result
+            else:
+                outcome = result
             outcomes.append(outcome)
         return outcomes
 

@@ -7,12 +7,13 @@ They count the calls they cause through the HTTP client's request hook (see ``Ca
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx2
 
@@ -20,11 +21,35 @@ from ml_connector.acumatica import AcumaticaClient, odata
 from ml_connector.errors import ConfigError, NotFound
 from ml_connector.salesforce import SalesforceClient, soql
 
-__all__ = ["AcumaticaGateway", "CallCounter", "SalesforceGateway"]
+__all__ = ["AcumaticaGateway", "CallCounter", "SalesforceGateway", "each_concurrently"]
 
 # Records per batched lookup: keeps the $filter / IN list well inside URL length limits.
 LOOKUP_BATCH = 40
 SOQL_ID_BATCH = 200
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+async def each_concurrently(
+    items: Sequence[T], work: Callable[[T], Awaitable[R]], *, limit: int
+) -> list[R | Exception]:
+    """``work(item)`` for every item, at most ``limit`` at once; results (or exceptions) in item order.
+
+    Every item runs to its end even when another fails, so no write is abandoned half-way; the
+    caller decides what an exception means (park the record, or fail the page).
+    """
+    gate = asyncio.Semaphore(max(1, limit))
+
+    async def one(item: T) -> R | Exception:
+        async with gate:
+            try:
+                return await work(item)
+            except Exception as exc:
+                return exc
+
+    return list(await asyncio.gather(*(one(item) for item in items)))
 
 
 class CallCounter:
@@ -167,6 +192,11 @@ class AcumaticaGateway:
 
     def __init__(self, client: AcumaticaClient) -> None:
         self.client = client
+
+    @property
+    def concurrency(self) -> int:
+        """How many record writes a flow may have under way at once: the client's in-flight limit."""
+        return self.client.max_concurrent
 
     @property
     def has_external_refs(self) -> bool:
