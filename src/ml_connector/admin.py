@@ -112,7 +112,24 @@ def initialise(
         revision = store.schema_revision()
     finally:
         store.close()
+    _owner_only_sqlite(config.database_url)
     return InitResult(config_path, written, key_path, key_created, config.database_url, revision, notes)
+
+
+def _owner_only_sqlite(database_url: str) -> None:
+    """A SQLite state file holds the (encrypted) credentials and the ledger: owner-only, like the key.
+
+    SQLite creates its ``-wal`` and ``-shm`` files with the database file's mode, so they follow.
+    """
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return
+    for suffix in ("", "-wal", "-shm"):
+        path = Path(url.database + suffix)
+        if path.exists():
+            path.chmod(0o600)
 
 
 def _check_kind(kind: str, secrets: Mapping[str, SecretStr]) -> None:
