@@ -110,14 +110,14 @@ def test_run_daemon_invoices_an_activation_refuses_a_second_run_and_stops_on_sig
         ws = open_workspace(live)
         sf_url = str(ws.config.salesforce.my_domain_url).rstrip("/")
         ws.close()
-        second = subprocess.run([sys.executable, "-m", "ml_connector", "--config", str(live), "run"],
-                                capture_output=True, text=True, timeout=60)  # fmt: skip
-        assert second.returncode == 2 and "already serves" in second.stderr and "--standby" in second.stderr
         deadline = time.monotonic() + 30
         while "CDC connected" not in run(live, "status").output:
             assert time.monotonic() < deadline, "the daemon never reported a connected CDC stream"
             time.sleep(0.2)
         assert daemon.poll() is None
+        second = subprocess.run([sys.executable, "-m", "ml_connector", "--config", str(live), "run"],
+                                capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert second.returncode == 2 and "already serves" in second.stderr and "--standby" in second.stderr
         invoice = asyncio.run(_activate_an_order_and_wait_for_its_invoice(live))
         assert invoice.startswith("INV")
         with httpx2.Client(base_url=sf_url) as http:
