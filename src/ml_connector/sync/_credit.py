@@ -3,16 +3,17 @@
 A balance moves when invoices and payments are released, and Acumatica does not touch the
 customer's ``LastModifiedDateTime`` when that happens (reference acumatica-api.md §6.1, the trap the
 sandbox reproduces). So the flow reads three streams: customers, sales invoices and payments changed
-since their cursors; every customer named by any of them is re-read with its balance
-(``$custom=CustomerBalance.Balance``), and only values that changed are upserted onto the Account by
-the external-id field, 200 per call, with ``Acumatica_Synced_At__c`` stamped.
+since their cursors; every customer named by any of them gets its balance summed from its open AR
+documents in batched list calls (reference §6.1 option 2: open invoices less credit memos, less
+unapplied payments — two calls per 40 customers instead of one ``$custom=CustomerBalance.Balance``
+GET each), and only values that changed are upserted onto the Account by the external-id field,
+200 per call, with ``Acumatica_Synced_At__c`` stamped.
 Only customers that carry a Salesforce Account Id in ``AccountRef`` are synced: a customer that never
 came from Salesforce has no Account to update, and an upsert would try to create one.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -30,7 +31,6 @@ STREAMS = {
     "SalesInvoice": "acumatica:SalesInvoice",
     "Payment": "acumatica:Payment",
 }
-BALANCE_CONCURRENCY = 8
 
 
 class CreditFlow:
@@ -90,14 +90,7 @@ class CreditFlow:
         """Bring these customers' credit fields to their Accounts; outcomes are not yet recorded."""
         mapping = ctx.config.mapping
         links = ctx.store.get_links(ctx.connection_id, FLOW, list(customers))
-        gate = asyncio.Semaphore(BALANCE_CONCURRENCY)
-
-        async def balance(customer_id: str) -> Any:
-            async with gate:
-                return await ctx.acumatica.customer_balance(customer_id)
-
-        ids = list(customers)
-        balances = dict(zip(ids, await asyncio.gather(*(balance(cid) for cid in ids)), strict=True))
+        balances = await ctx.acumatica.customer_balances(list(customers)) if customers else {}
         outcomes: list[RecordOutcome] = []
         upserts: list[dict[str, Any]] = []
         stamp = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

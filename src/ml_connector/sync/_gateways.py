@@ -26,6 +26,8 @@ __all__ = ["AcumaticaGateway", "CallCounter", "SalesforceGateway", "each_concurr
 # Records per batched lookup: keeps the $filter / IN list well inside URL length limits.
 LOOKUP_BATCH = 40
 SOQL_ID_BATCH = 200
+# AR documents that lower a customer's balance (§6.4 document types).
+CREDIT_DOCUMENT_TYPES = frozenset({"Credit Memo", "Cash Return"})
 
 
 T = TypeVar("T")
@@ -254,6 +256,42 @@ class AcumaticaGateway:
             return None
         value = (record.get("custom") or {}).get("CustomerBalance", {}).get("Balance")
         return None if value is None else Decimal(str(value))
+
+    async def customer_balances(self, customer_ids: Iterable[str]) -> dict[str, Decimal]:
+        """AR balances of many customers in a few list calls (reference §6.1 option 2).
+
+        The balance is the open balance of released documents (credit memos and cash returns
+        subtract) minus the unapplied balance of open payments and prepayments: two ``$filter`` list
+        calls per ``LOOKUP_BATCH`` customers instead of one ``$custom`` GET per customer (option 1).
+        Every asked-for customer gets a value (zero when nothing is open). Ids compare without case,
+        as Acumatica's keys do.
+        """
+        wanted = [v for v in dict.fromkeys(customer_ids) if v]
+        balances = {customer_id: Decimal(0) for customer_id in wanted}
+        by_key = {customer_id.casefold(): customer_id for customer_id in wanted}
+        is_open = odata.field("Status").eq("Open")
+        for chunk in _chunks(wanted, LOOKUP_BATCH):
+            whose = odata.any_of(*(odata.field("CustomerID").eq(value) for value in chunk))
+            documents = await self.client.find(
+                "SalesInvoice",
+                is_open & whose,
+                select=["Type", "ReferenceNbr", "CustomerID", "Status", "Balance"],
+            )
+            for document in documents:
+                owner = by_key.get(str(document.get("CustomerID") or "").casefold())
+                if owner is not None:
+                    sign = -1 if document.get("Type") in CREDIT_DOCUMENT_TYPES else 1
+                    balances[owner] += sign * Decimal(str(document.get("Balance") or 0))
+            payments = await self.client.find(
+                "Payment",
+                is_open & whose,
+                select=["Type", "ReferenceNbr", "CustomerID", "Status", "UnappliedBalance"],
+            )
+            for payment in payments:
+                owner = by_key.get(str(payment.get("CustomerID") or "").casefold())
+                if owner is not None:
+                    balances[owner] -= Decimal(str(payment.get("UnappliedBalance") or 0))
+        return balances
 
     async def customers_modified_since(self, since: datetime) -> AsyncIterator[dict[str, Any]]:
         """Customers whose record changed after ``since`` (minus the overlap)."""
