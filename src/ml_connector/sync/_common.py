@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
@@ -12,6 +14,9 @@ from ml_connector.store import EventKind, LinkStatus, RecordOutcome
 
 if TYPE_CHECKING:
     from ml_connector.sync._context import SyncContext
+
+CREATE_ATTEMPTS = 3  # creates of one auto-numbered record per run, each after a lookup proved none exists
+CREATE_RETRY_WAIT = 0.5  # seconds: the cap of the first jittered wait, doubled each time
 
 __all__ = ["BlockedRecord", "changed_fields", "create_with_intent", "diff", "flatten", "jsonable", "park"]
 
@@ -105,20 +110,28 @@ async def create_with_intent(
     what: str,
     create: Callable[[], Awaitable[dict[str, Any]]],
     find: Callable[[], Awaitable[dict[str, Any] | None]],
+    lookup_proves_absence: bool = True,
 ) -> dict[str, Any]:
     """Create an auto-numbered record at most once.
 
     The ledger first records the intent (``in_doubt``); if the answer is lost or the server fails,
     ``find`` looks for the record before anything else. Found: it is the one we made. Not found: the
-    error goes up and the link stays ``in_doubt``, so the next attempt looks again before creating.
+    failed create made nothing, so it is sent again (up to ``CREATE_ATTEMPTS`` in all, with jittered
+    waits) — one 500 no longer fails the whole flow. When ``find`` cannot prove absence
+    (``lookup_proves_absence=False``), or the attempts run out, the error goes up and the link stays
+    ``in_doubt``: the next run looks again before creating.
     """
     ctx.record(
         [RecordOutcome(flow, source_id, LinkStatus.IN_DOUBT, EventKind.INTENT, message=f"creating {what}")]
     )
-    try:
-        return await create()
-    except Retryable:
-        found = await find()
-        if found is None:
-            raise
-        return found
+    for attempt in range(1, CREATE_ATTEMPTS + 1):
+        try:
+            return await create()
+        except Retryable:
+            found = await find()
+            if found is not None:
+                return found
+            if not lookup_proves_absence or attempt == CREATE_ATTEMPTS:
+                raise
+            await asyncio.sleep(random.uniform(0, CREATE_RETRY_WAIT * 2 ** (attempt - 1)))
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -178,6 +178,7 @@ class ContactsFlow:
             saved = await create_with_intent(
                 ctx, FLOW, contact["Id"], what="contact (ContactID is auto-numbered)",
                 create=lambda: ctx.acumatica.put_contact(payload), find=by_reference,
+                lookup_proves_absence=ctx.acumatica.has_external_refs,
             )  # fmt: skip
         else:
             saved = await ctx.acumatica.put_contact(payload)
