@@ -65,3 +65,35 @@ async def test_accounts_and_contacts_are_written_side_by_side_each_exactly_once(
         assert env.data_writes() == before  # nothing changed: the second pass writes nothing
     finally:
         env.ws.close()
+
+
+async def test_orders_are_invoiced_side_by_side_and_never_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ML_CONNECTOR_ACUMATICA__MAX_CONCURRENT_REQUESTS", "4")
+    env = make_env(
+        tmp_path, SeedSize(seed=11, accounts=4, contacts_per_account=0, orders=16, activated_ratio=1.0),
+        seat_limit=None, max_concurrent=8,
+    )  # fmt: skip
+    try:
+        assert (await env.sync("accounts")).ok
+        env.pair.acumatica.control.stats.reset()
+        env.pair.acumatica.control.set_faults({"latency_ms": 15})
+        env.pair.acumatica._limiter.stats.max_active = 0
+        report = await env.sync("orders")
+        assert report.ok, report.results
+        assert env.pair.acumatica.limit_stats.max_active == 4
+        synced = 0
+        for order in env.activated_orders():
+            link = env.ws.store.get_link(env.ws.connection_id, "orders", order["Id"])
+            assert link is not None
+            invoices = env.invoices_for(order["OrderNumber"])
+            if link.status is LinkStatus.SYNCED:
+                synced += 1
+                assert [i["ReferenceNbr"] for i in invoices] == [link.target_key]
+                assert order["Acumatica_Invoice_Nbr__c"] == link.target_key
+            else:
+                assert invoices == []
+        assert synced >= 4
+    finally:
+        env.ws.close()

@@ -24,6 +24,7 @@ from ml_connector.sync._accounts import AccountsFlow
 from ml_connector.sync._common import BlockedRecord, changed_fields, create_with_intent, diff, jsonable, park
 from ml_connector.sync._contacts import customers_for_accounts
 from ml_connector.sync._context import PlannedWrite, SyncContext
+from ml_connector.sync._gateways import each_concurrently
 from ml_connector.sync._mapping import order_to_invoice
 
 __all__ = ["ORDER_FIELDS", "OrdersFlow"]
@@ -85,13 +86,20 @@ class OrdersFlow:
         existing = await ctx.acumatica.invoices_by_customer_order(doubtful) if doubtful else {}
         outcomes: list[RecordOutcome] = []
         write_backs: list[dict[str, Any]] = []
-        for order in orders:
+        results = await each_concurrently(
+            orders,
+            lambda o: self._sync_one(ctx, o, links.get(o["Id"]), existing, customers),
+            limit=ctx.acumatica.concurrency,
+        )
+        for order, result in zip(orders, results, strict=True):
             link = links.get(order["Id"])
-            try:
-                outcome = await self._sync_one(ctx, order, link, existing, customers)
-            except RecordError as exc:
-                outcome = park(FLOW, order["Id"], exc, target_key=link.target_key if link else None)
+            if isinstance(result, RecordError):
+                outcome = park(FLOW, order["Id"], result, target_key=link.target_key if link else None)
                 outcome.data = {**(link.data if link else {}), **(outcome.data or {})}
+            elif isinstance(result, Exception):
+                raise result
+            else:
+                outcome = result
             outcomes.append(outcome)
             write_back = self._write_back(ctx, order, outcome, link)
             if write_back:
