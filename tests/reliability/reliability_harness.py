@@ -67,7 +67,7 @@ class ChaosSize:
     clock_tick_seconds: float = 20.0  # sandbox seconds added every wall second during the chaos
 
 
-CI_SIZE = ChaosSize(accounts=40, contacts_per_account=3, orders=118, kills=5, kill_window=(2.5, 9.0))
+CI_SIZE = ChaosSize(accounts=40, contacts_per_account=3, orders=118, kills=5, kill_window=(1.0, 5.0))
 FULL_SIZE = ChaosSize(accounts=500, contacts_per_account=3, orders=2353, kills=8, kill_window=(4.0, 40.0))
 
 
@@ -80,6 +80,7 @@ class ChaosReport:
     kills: int = 0
     completed_runs: int = 0
     faults: dict[str, int] = field(default_factory=dict)
+    made_under_faults: dict[str, int] = field(default_factory=dict)  # counterparts existing when faults stop
     token_expiries: int = 0  # calls answered 401 (a token the sandbox let die), each followed by a sign-in
     calls: dict[str, int] = field(default_factory=dict)
     convergence_exit: int | None = None
@@ -95,6 +96,7 @@ class ChaosReport:
             "contacts": found.contacts if found else 0,
             "activated_orders": found.activated_orders if found else 0,
             "connector_runs": self.runs,
+            "made_before_convergence": self.made_under_faults,
             "kills": self.kills,
             "faults_injected": self.faults,
             "token_expiries": self.token_expiries,
@@ -225,6 +227,16 @@ def run_connector(config: Path, *, kill_after: float | None, timeout: float = 90
         return True, proc.returncode, out
 
 
+def counterparts(records: dict[str, Any]) -> dict[str, int]:
+    """How many customers, contacts and invoices the connector has made so far."""
+    acu = records["acumatica"]
+    return {
+        "customers": sum(1 for c in acu["Customer"] if c.get("AccountRef")),
+        "contacts": sum(1 for c in acu["Contact"] if c.get("ExtRefNbr")),
+        "invoices": len(acu["SalesInvoice"]),
+    }
+
+
 def _sum_faults(stats: list[dict[str, Any]]) -> dict[str, int]:
     total: dict[str, int] = {}
     for one in stats:
@@ -255,6 +267,7 @@ def run_chaos(folder: Path, size: ChaosSize, *, log: Any = None) -> ChaosReport:
         report.token_expiries = sum(int(one["statuses"].get("401", 0)) for one in stats)
         report.calls = {"salesforce": stats[0]["total"], "acumatica": stats[1]["total"]}
         host.set_faults(NO_FAULTS)
+        report.made_under_faults = counterparts(host.records())
         # People in Acumatica release and part-pay invoices: balances must reach Salesforce.
         host.command(cmd="finance", release=max(3, size.orders // 10), pay=max(2, size.orders // 20))
         _, code, out = run_connector(host.config, kill_after=None)

@@ -73,6 +73,7 @@ def test_no_secret_in_a_failing_sync_at_debug_level(host: SandboxHost, tmp_path:
     env["ML_CONNECTOR_SALESFORCE__MY_DOMAIN_URL"] = "http://127.0.0.1:9"
     failed = cli(host, "--debug", "sync", "accounts", env=env)
     output = failed.stdout + failed.stderr
+    assert failed.returncode == 1, output[-2000:]
     assert "could not reach the Salesforce token endpoint" in output and "retry" in output, output[-2000:]
     assert_no_secret(output, host, "a failing sync's traceback")
 
