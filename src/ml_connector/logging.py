@@ -68,8 +68,25 @@ def configure_logging(*, debug: bool = False, log_format: Literal["console", "js
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
-    # Library loggers (httpx2 logs request lines with URLs only; never bodies or headers).
-    logging.basicConfig(level=logging.WARNING if not debug else logging.DEBUG, stream=sys.stderr, force=True)
+    # Library loggers (httpx2 logs request lines with URLs only; never bodies or headers) go through
+    # the same redaction and renderer, so ``--log-format json`` gives one JSON object per line.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                structlog.stdlib.add_log_level,
+                structlog.stdlib.add_logger_name,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                redact_secrets,
+            ],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                *([structlog.processors.format_exc_info] if log_format == "json" else []),
+                renderer,
+            ],
+        )
+    )
+    logging.basicConfig(level=logging.WARNING if not debug else logging.DEBUG, handlers=[handler], force=True)
     for noisy in ("httpcore2", "httpcore", "hpack", "grpc", "asyncio", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

@@ -4,6 +4,7 @@ sandboxes listen on loopback."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -53,6 +54,10 @@ def test_no_secret_in_debug_json_logs_ping_output_or_the_state_db(host: SandboxH
     synced = cli(host, "--debug", "--log-format", "json", "sync")
     assert synced.returncode == 0, synced.stderr[-2000:]
     assert "HTTP Request" in synced.stderr, "expected debug logs of every call"
+    # Regression: library (stdlib) log lines were plain text in the JSON stream, and unredacted.
+    lines = [json.loads(line) for line in synced.stderr.splitlines() if line.strip()]
+    assert {"event", "level", "timestamp"} <= set(lines[0])
+    assert any(line.get("logger") == "httpx2" for line in lines)
     assert_no_secret(synced.stdout + synced.stderr, host, "sync output and debug logs")
     pinged = cli(host, "--debug", "--log-format", "json", "ping")
     assert pinged.returncode == 0, pinged.stdout + pinged.stderr
