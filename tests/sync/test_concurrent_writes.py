@@ -11,7 +11,8 @@ from sync_env import make_env
 from ml_connector.errors import RecordError
 from ml_connector.sandbox._serve import SeedSize
 from ml_connector.store import LinkStatus
-from ml_connector.sync._gateways import each_concurrently
+from ml_connector.sync import open_sync
+from ml_connector.sync._gateways import LOOKUP_BATCH, each_concurrently
 
 
 async def test_each_concurrently_keeps_item_order_caps_the_overlap_and_hands_back_exceptions() -> None:
@@ -95,5 +96,25 @@ async def test_orders_are_invoiced_side_by_side_and_never_twice(
             else:
                 assert invoices == []
         assert synced >= 4
+    finally:
+        env.ws.close()
+
+
+async def test_batched_lookups_run_their_list_calls_side_by_side_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ML_CONNECTOR_ACUMATICA__MAX_CONCURRENT_REQUESTS", "3")
+    env = make_env(tmp_path, SeedSize(seed=3, accounts=2, contacts_per_account=0, orders=0), seat_limit=None,
+                   max_concurrent=8)  # fmt: skip
+    try:
+        known = [str(c["CustomerID"]) for c in env.acu("Customer")]
+        wanted = [f"NOPE{n:04d}" for n in range(5 * LOOKUP_BATCH)] + known  # six list calls
+        env.pair.acumatica.control.set_faults({"latency_ms": 15})
+        async with open_sync(env.ws, env.transports) as ctx:
+            await ctx.acumatica.client.endpoint_versions()
+            env.pair.acumatica._limiter.stats.max_active = 0
+            found = await ctx.acumatica.customers(wanted)
+        assert sorted(found) == sorted(known)
+        assert env.pair.acumatica.limit_stats.max_active == 3
     finally:
         env.ws.close()

@@ -206,14 +206,31 @@ class AcumaticaGateway:
         parts = tuple(int(p) for p in self.client.endpoint_version.split("."))
         return parts >= (24, 200, 1)
 
+    async def _find_each(
+        self, entity: str, filters: Sequence[odata.Expr], **params: Any
+    ) -> list[dict[str, Any]]:
+        """The records matching each filter, the list calls side by side; results in filter order."""
+        pages = await each_concurrently(
+            filters, lambda expr: self.client.find(entity, expr, **params), limit=self.concurrency
+        )
+        records: list[dict[str, Any]] = []
+        for page in pages:
+            if isinstance(page, Exception):
+                raise page
+            records.extend(page)
+        return records
+
     async def _find_by(
         self, entity: str, field: str, values: Iterable[str], **params: Any
     ) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
         wanted = [v for v in dict.fromkeys(values) if v]
-        for chunk in _chunks(wanted, LOOKUP_BATCH):
-            expr = odata.any_of(*(odata.field(field).eq(value) for value in chunk))
-            for record in await self.client.find(entity, expr, **params):
+        filters = [
+            odata.any_of(*(odata.field(field).eq(value) for value in chunk))
+            for chunk in _chunks(wanted, LOOKUP_BATCH)
+        ]
+        if filters:
+            for record in await self._find_each(entity, filters, **params):
                 key = record.get(field)
                 if key is not None:
                     found.setdefault(str(key), record)
@@ -232,9 +249,12 @@ class AcumaticaGateway:
         by_id: dict[str, dict[str, Any]] = {}
         terms = [("AccountRef", v) for v in dict.fromkeys(account_ids) if v]
         terms += [("CustomerID", v) for v in dict.fromkeys(customer_ids) if v]
-        for chunk in _chunks(terms, LOOKUP_BATCH):
-            expr = odata.any_of(*(odata.field(name).eq(value) for name, value in chunk))
-            for record in await self.client.find("Customer", expr):
+        filters = [
+            odata.any_of(*(odata.field(name).eq(value) for name, value in chunk))
+            for chunk in _chunks(terms, LOOKUP_BATCH)
+        ]
+        if filters:
+            for record in await self._find_each("Customer", filters):
                 if record.get("AccountRef"):
                     by_ref.setdefault(str(record["AccountRef"]), record)
                 by_id.setdefault(str(record.get("CustomerID")), record)
@@ -270,27 +290,25 @@ class AcumaticaGateway:
         balances = {customer_id: Decimal(0) for customer_id in wanted}
         by_key = {customer_id.casefold(): customer_id for customer_id in wanted}
         is_open = odata.field("Status").eq("Open")
-        for chunk in _chunks(wanted, LOOKUP_BATCH):
-            whose = odata.any_of(*(odata.field("CustomerID").eq(value) for value in chunk))
-            documents = await self.client.find(
-                "SalesInvoice",
-                is_open & whose,
-                select=["Type", "ReferenceNbr", "CustomerID", "Status", "Balance"],
-            )
-            for document in documents:
-                owner = by_key.get(str(document.get("CustomerID") or "").casefold())
-                if owner is not None:
-                    sign = -1 if document.get("Type") in CREDIT_DOCUMENT_TYPES else 1
-                    balances[owner] += sign * Decimal(str(document.get("Balance") or 0))
-            payments = await self.client.find(
-                "Payment",
-                is_open & whose,
-                select=["Type", "ReferenceNbr", "CustomerID", "Status", "UnappliedBalance"],
-            )
-            for payment in payments:
-                owner = by_key.get(str(payment.get("CustomerID") or "").casefold())
-                if owner is not None:
-                    balances[owner] -= Decimal(str(payment.get("UnappliedBalance") or 0))
+        filters = [
+            is_open & odata.any_of(*(odata.field("CustomerID").eq(value) for value in chunk))
+            for chunk in _chunks(wanted, LOOKUP_BATCH)
+        ]
+        if not filters:
+            return balances
+        for document in await self._find_each(
+            "SalesInvoice", filters, select=["Type", "ReferenceNbr", "CustomerID", "Status", "Balance"]
+        ):
+            owner = by_key.get(str(document.get("CustomerID") or "").casefold())
+            if owner is not None:
+                sign = -1 if document.get("Type") in CREDIT_DOCUMENT_TYPES else 1
+                balances[owner] += sign * Decimal(str(document.get("Balance") or 0))
+        for payment in await self._find_each(
+            "Payment", filters, select=["Type", "ReferenceNbr", "CustomerID", "Status", "UnappliedBalance"]
+        ):
+            owner = by_key.get(str(payment.get("CustomerID") or "").casefold())
+            if owner is not None:
+                balances[owner] -= Decimal(str(payment.get("UnappliedBalance") or 0))
         return balances
 
     async def customers_modified_since(self, since: datetime) -> AsyncIterator[dict[str, Any]]:
@@ -320,9 +338,12 @@ class AcumaticaGateway:
         """SalesInvoices by ``CustomerOrder`` (the Salesforce OrderNumber), all matches each."""
         found: dict[str, list[dict[str, Any]]] = {}
         wanted = [v for v in dict.fromkeys(order_numbers) if v]
-        for chunk in _chunks(wanted, LOOKUP_BATCH):
-            expr = odata.any_of(*(odata.field("CustomerOrder").eq(value) for value in chunk))
-            for record in await self.client.find("SalesInvoice", expr):
+        filters = [
+            odata.any_of(*(odata.field("CustomerOrder").eq(value) for value in chunk))
+            for chunk in _chunks(wanted, LOOKUP_BATCH)
+        ]
+        if filters:
+            for record in await self._find_each("SalesInvoice", filters):
                 found.setdefault(str(record.get("CustomerOrder")), []).append(record)
         return found
 
