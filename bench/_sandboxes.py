@@ -6,6 +6,7 @@ commands read from its standard input, one per line, each with one JSON line:
 
 * ``stats``: both fakes' call statistics and the licence monitor (processed, delayed, declined);
 * ``reset``: forget those statistics (the data stays);
+* ``invoiced <OrderNumber>``: whether Acumatica holds a sales invoice for that order yet;
 * ``quit`` or end of input: stop serving.
 
     python -m bench._sandboxes --dir DIR --accounts 20 --rpm 1200 --max-concurrent 8 ...
@@ -56,6 +57,7 @@ async def serve(args: argparse.Namespace) -> None:
         limit_window_seconds=args.window,
         seat_limit=None,
     )
+    pair.pubsub.keepalive_seconds = 0.5  # a LATEST stream's first answer comes quickly (real: ≤ 270 s)
     async with serve_pair(pair):
         args.dir.mkdir(parents=True, exist_ok=True)
         config = write_config(pair, args.dir)
@@ -81,6 +83,10 @@ def answer(pair: SandboxPair, command: str) -> dict[str, Any]:
         pair.acumatica.control.stats.reset()
         pair.acumatica._limiter.stats = LimitStats()
         return {"reset": True}
+    if command.startswith("invoiced "):
+        number = command.split(" ", 1)[1]
+        found = any(i.get("CustomerOrder") == number for i in pair.acumatica.records("SalesInvoice"))
+        return {"invoiced": found}
     if command == "stats":
         limits = pair.acumatica.limit_stats
         return {

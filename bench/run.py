@@ -56,7 +56,7 @@ class Scale:
     max_concurrent: int = 8
 
 
-QUICK = Scale(accounts=24, contacts_per_account=2, orders=40, window=10.0, rpm=200, scale_accounts=1_000)
+QUICK = Scale(accounts=24, contacts_per_account=2, orders=40, window=4.0, rpm=80, scale_accounts=1_000)
 FULL = Scale(accounts=300, contacts_per_account=2, orders=400, window=60.0, rpm=1200, scale_accounts=100_000)
 
 
@@ -354,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
             from bench import _realtime
 
             print("real time (activation → invoice with `ml-connector run`) …", flush=True)
-            results["realtime"] = _realtime.measure(work / "realtime", quick=not args.full)
+            results["realtime"] = _realtime.measure(work / "realtime", scale, quick=not args.full)
         if "scale" not in skip:
             sizes = [scale.scale_accounts // 10, scale.scale_accounts]
             results["scale"] = []
