@@ -4,7 +4,8 @@ The benchmark runner starts this module so that the connector's RSS and CPU time
 without the fakes. It prints one JSON line (URLs, credentials, the config it wrote), then answers
 commands read from its standard input, one per line, each with one JSON line:
 
-* ``stats``: both fakes' call statistics and the licence monitor (processed, delayed, declined);
+* ``stats``: both fakes' call statistics, the licence monitor (processed, delayed, declined) and
+  when each Acumatica request was answered (seconds on this machine's monotonic clock);
 * ``reset``: forget those statistics (the data stays);
 * ``invoiced <OrderNumber>``: whether Acumatica holds a sales invoice for that order yet;
 * ``quit`` or end of input: stop serving.
@@ -18,10 +19,14 @@ import argparse
 import asyncio
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+from starlette.types import Message, Receive, Scope, Send
+
 from ml_connector.sandbox._serve import SandboxPair, SeedSize, serve_pair, write_config
+from ml_connector.sandbox.acumatica import AcumaticaSandbox
 from ml_connector.sandbox.acumatica._limits import LimitStats
 
 
@@ -57,6 +62,7 @@ async def serve(args: argparse.Namespace) -> None:
         limit_window_seconds=args.window,
         seat_limit=None,
     )
+    answered = _note_answers(pair.acumatica)
     pair.pubsub.keepalive_seconds = 0.5  # a LATEST stream's first answer comes quickly (real: ≤ 270 s)
     async with serve_pair(pair):
         args.dir.mkdir(parents=True, exist_ok=True)
@@ -71,14 +77,36 @@ async def serve(args: argparse.Namespace) -> None:
             command = (await loop.run_in_executor(None, sys.stdin.readline)).strip()
             if command in ("", "quit"):
                 return
-            reply = answer(pair, command)
+            reply = answer(pair, command, answered)
             sys.stdout.write(json.dumps(reply) + "\n")
             sys.stdout.flush()
 
 
-def answer(pair: SandboxPair, command: str) -> dict[str, Any]:
+def _note_answers(acumatica: AcumaticaSandbox) -> list[float]:
+    """Wrap the fake so the time each API request is answered is noted (the licence counts those)."""
+    answered: list[float] = []
+    inner = acumatica.app
+
+    async def noting(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or "/_sandbox" in scope["path"] or scope["path"].endswith("/auth/logout"):
+            await inner(scope, receive, send)
+            return
+
+        async def send_noting(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                answered.append(time.monotonic())
+            await send(message)
+
+        await inner(scope, receive, send_noting)
+
+    acumatica.app = noting
+    return answered
+
+
+def answer(pair: SandboxPair, command: str, answered: list[float]) -> dict[str, Any]:
     """The reply to one runner command."""
     if command == "reset":
+        answered.clear()
         pair.salesforce.control.stats.reset()
         pair.acumatica.control.stats.reset()
         pair.acumatica._limiter.stats = LimitStats()
@@ -100,6 +128,7 @@ def answer(pair: SandboxPair, command: str) -> dict[str, Any]:
                 "max_queue": limits.max_queue,
                 "delay_seconds_total": round(sum(limits.delay_seconds), 3),
             },
+            "answered_at": [round(t, 4) for t in answered],
         }
     return {"error": f"unknown command {command!r}"}
 

@@ -164,6 +164,7 @@ def backfill_and_baseline(work: Path, scale: Scale) -> dict[str, Any]:
         sf_calls = _total(run["calls"]["salesforce"])
         ceiling_per_second = scale.rpm / scale.window
         rate = stats["licence"]["processed"] / run["wall_seconds"]
+        pace = licence_use(stats["answered_at"], scale.window, scale.rpm)
         declined = stats["licence"]["declined"] + int(stats["acumatica"]["statuses"].get("429", 0))
         backfill = {
             "wall_seconds": run["wall_seconds"],
@@ -175,7 +176,8 @@ def backfill_and_baseline(work: Path, scale: Scale) -> dict[str, Any]:
             "calls": run["calls"],
             "acumatica_rate_per_minute": round(rate * 60, 1),
             "licence_ceiling_per_minute": round(ceiling_per_second * 60, 1),
-            "licence_fraction": round(rate / ceiling_per_second, 3),
+            "licence_fraction_whole_run": round(rate / ceiling_per_second, 3),
+            **pace,
             "acumatica_requests_processed": stats["licence"]["processed"],
             "server_delayed": stats["licence"]["delayed"],
             "server_delay_seconds": stats["licence"]["delay_seconds_total"],
@@ -202,6 +204,33 @@ def backfill_and_baseline(work: Path, scale: Scale) -> dict[str, Any]:
     )
     return {"backfill": backfill, "steady": steady, "baseline": naive,
             "ratios": _ratios(backfill, naive)}  # fmt: skip
+
+
+def licence_use(answered: list[float], window: float, rpm: int) -> dict[str, Any]:
+    """How close the Acumatica requests came to the licence ceiling.
+
+    ``licence_fraction``: the rate once the first window has passed (the server throttles from then
+    on; the first window's free burst would flatter a short run) ÷ the ceiling. ``busiest_window``:
+    most requests answered in any window ÷ the per-window figure.
+    """
+    stamps = sorted(answered)
+    if len(stamps) < 2:
+        return {"licence_fraction": 0.0, "busiest_window_fraction": 0.0}
+    busiest, low = 0, 0
+    for high, stamp in enumerate(stamps):
+        while stamp - stamps[low] >= window:
+            low += 1
+        busiest = max(busiest, high - low + 1)
+    start, end = stamps[0] + window, stamps[-1]
+    after = [t for t in stamps if t > start]
+    sustained = len(after) / (end - start) if end - start > window / 4 else None
+    ceiling = rpm / window
+    return {
+        "licence_fraction": round(sustained / ceiling, 3) if sustained is not None else None,
+        "sustained_per_minute": round(sustained * 60, 1) if sustained is not None else None,
+        "busiest_window_fraction": round(busiest / rpm, 3),
+        "acumatica_span_seconds": round(stamps[-1] - stamps[0], 2),
+    }
 
 
 AUTH_PATHS = ("/services/oauth2/token", "/identity/connect/", "/entity/auth/")
@@ -251,11 +280,14 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
     rows: list[tuple[str, str, bool | None]] = []
     b = results.get("backfill")
     if b:
+        fraction = b["licence_fraction"]
         rows.append((
             ">= 95 % of the licence ceiling, 0 declined",
-            f"{b['licence_fraction'] * 100:.1f} % ({b['acumatica_rate_per_minute']:.0f}/min of "
-            f"{b['licence_ceiling_per_minute']:.0f}), {b['declined_429']} declined",
-            b["licence_fraction"] >= 0.95 and b["declined_429"] == 0,
+            ("run too short to tell" if fraction is None else
+             f"{fraction * 100:.1f} % after the first window ({b['sustained_per_minute']:.0f}/min of "
+             f"{b['licence_ceiling_per_minute']:.0f}); busiest window {b['busiest_window_fraction'] * 100:.0f} %; "
+             f"whole run {b['licence_fraction_whole_run'] * 100:.0f} %; {b['declined_429']} declined"),
+            None if fraction is None else fraction >= 0.95 and b["declined_429"] == 0,
         ))  # fmt: skip
         rows.append((
             "<= 6 Salesforce calls per 1,000 records written",
