@@ -296,16 +296,22 @@ class AcumaticaGateway:
         ]
         if not filters:
             return balances
-        for document in await self._find_each(
-            "SalesInvoice", filters, select=["Type", "ReferenceNbr", "CustomerID", "Status", "Balance"]
-        ):
+        documents, payments = await asyncio.gather(
+            self._find_each(
+                "SalesInvoice", filters, select=["Type", "ReferenceNbr", "CustomerID", "Status", "Balance"]
+            ),
+            self._find_each(
+                "Payment",
+                filters,
+                select=["Type", "ReferenceNbr", "CustomerID", "Status", "UnappliedBalance"],
+            ),
+        )
+        for document in documents:
             owner = by_key.get(str(document.get("CustomerID") or "").casefold())
             if owner is not None:
                 sign = -1 if document.get("Type") in CREDIT_DOCUMENT_TYPES else 1
                 balances[owner] += sign * Decimal(str(document.get("Balance") or 0))
-        for payment in await self._find_each(
-            "Payment", filters, select=["Type", "ReferenceNbr", "CustomerID", "Status", "UnappliedBalance"]
-        ):
+        for payment in payments:
             owner = by_key.get(str(payment.get("CustomerID") or "").casefold())
             if owner is not None:
                 balances[owner] -= Decimal(str(payment.get("UnappliedBalance") or 0))
