@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from ml_connector.store import Link, LinkStatus
 
 FULL = os.environ.get("ML_CONNECTOR_FULL_RELIABILITY", "").lower() in ("1", "true", "yes")
-EXAMPLES = 150 if FULL else 12
+EXAMPLES = 150 if FULL else 25
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 SELLABLE = {"LUM2X4-8", "OSB-7/16"}
 
