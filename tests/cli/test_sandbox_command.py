@@ -50,7 +50,9 @@ def test_sandbox_serves_both_fakes_prints_credentials_and_writes_a_config(tmp_pa
         try:
             assert str(ws.config.salesforce.my_domain_url).rstrip("/") == sf["url"]
             assert ws.config.acumatica.client_id == acu["client_id"]
-            assert ws.config.salesforce.pubsub_endpoint == sf["pubsub"] and sf["pubsub"].startswith("127.0.0.1:")
+            assert ws.config.salesforce.pubsub_endpoint == sf["pubsub"] and sf["pubsub"].startswith(
+                "127.0.0.1:"
+            )
             stored = ws.vault().load_secrets(ws.store, ws.connection_id, "acumatica")
             assert stored is not None and stored["password"].get_secret_value() == acu["password"]
         finally:
