@@ -85,6 +85,8 @@ class ChaosReport:
     made_under_faults: dict[str, int] = field(default_factory=dict)  # counterparts existing when faults stop
     token_expiries: int = 0  # calls answered 401 (a token the sandbox let die), each followed by a sign-in
     calls: dict[str, int] = field(default_factory=dict)
+    faulted_run_exit: int | None = None  # the run under faults that was left to finish
+    faulted_run_output: str = ""
     convergence_exit: int | None = None
     convergence_output: str = ""
     findings: Findings | None = None
@@ -110,6 +112,7 @@ class ChaosReport:
             "duplicates": found.duplicates if found else 0,
             "records_lost": found.lost if found else 0,
             "problems": len(found.problems) if found else 0,
+            "faulted_run_exit": self.faulted_run_exit,
             "convergence_exit": self.convergence_exit,
             "seconds": round(self.seconds, 1),
         }
@@ -264,6 +267,8 @@ def run_chaos(folder: Path, size: ChaosSize, *, log: Any = None) -> ChaosReport:
                 report.runs += 1
                 report.kills += killed
                 report.completed_runs += not killed
+                if not killed:
+                    report.faulted_run_exit, report.faulted_run_output = code, out
                 what = f"killed after {kill_after:.1f} s" if killed and kill_after else f"exit {code}"
                 say(f"run {report.runs}: {what}")
         stats = host.stats()

@@ -37,6 +37,9 @@ def main() -> int:
     problems = found.problems if found else ["no findings"]
     for problem in problems[:50]:
         print("PROBLEM:", problem)
+    if report.faulted_run_exit:
+        failed = [line for line in report.faulted_run_output.splitlines() if "flow.failed" in line]
+        print("the run under faults that was left to finish:", *failed[-5:], sep="\n  ")
     if report.convergence_exit != 0:
         print(report.convergence_output)
     return 0 if not problems and report.convergence_exit == 0 else 1

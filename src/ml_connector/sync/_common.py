@@ -15,7 +15,7 @@ from ml_connector.store import EventKind, LinkStatus, RecordOutcome
 if TYPE_CHECKING:
     from ml_connector.sync._context import SyncContext
 
-CREATE_ATTEMPTS = 3  # creates of one auto-numbered record per run, each after a lookup proved none exists
+CREATE_ATTEMPTS = 5  # creates of one auto-numbered record per run, each after a lookup proved none exists
 CREATE_RETRY_WAIT = 0.5  # seconds: the cap of the first jittered wait, doubled each time
 
 __all__ = ["BlockedRecord", "changed_fields", "create_with_intent", "diff", "flatten", "jsonable", "park"]
