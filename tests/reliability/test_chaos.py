@@ -18,6 +18,7 @@ def test_killed_connector_under_faults_converges_to_exactly_once(
     assert report.faults.get("500", 0) > 0 and report.faults.get("429", 0) > 0
     assert report.faults.get("lost_response", 0) > 0
     assert report.token_expiries > 0, "no token died during the chaos"
+    assert report.faulted_run_exit == 0, report.faulted_run_output[-3000:]
     assert report.convergence_exit == 0, report.convergence_output
     # The chaos did real work: records were made while faults and kills were going on.
     assert all(report.made_under_faults.get(k, 0) > 0 for k in ("customers", "contacts", "invoices"))
