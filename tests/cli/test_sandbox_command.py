@@ -46,6 +46,8 @@ def test_sandbox_serves_both_fakes_prints_credentials_and_writes_a_config(tmp_pa
         assert token.status_code == 200 and token.json()["instance_url"] == sf["url"]
         endpoints = httpx2.get(f"{acu['url']}/entity")
         assert endpoints.status_code == 200
+        for control in (sf["control"], acu["control"]):  # the printed control surfaces answer
+            assert httpx2.get(f"{control}stats").status_code == 200
         ws = open_workspace(Path(info["config"]))
         try:
             assert str(ws.config.salesforce.my_domain_url).rstrip("/") == sf["url"]

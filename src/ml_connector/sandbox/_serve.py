@@ -101,7 +101,7 @@ class SandboxPair:
             "acumatica": {
                 "url": self.acumatica.instance_url,
                 "endpoints": [f"{name}/{version}" for name, version in self.acumatica.endpoints],
-                "control": f"{self.acumatica.instance_url}/_sandbox/",
+                "control": f"{self.acumatica.base_url}/_sandbox/",
                 **self.acumatica.credentials.as_dict(),
             },
         }
