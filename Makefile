@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest lock clean
+.PHONY: demo test lint typecheck pytest lock clean reliability-full
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q
+
+# The reliability suite at full size (500 accounts, 1,500 contacts, 2,000 orders, kills, faults); prints figures.
+reliability-full: $(STAMP)
+	$(BIN)/python tests/reliability/run_full.py
 
 # Regenerate the lock file after changing dependency ranges in pyproject.toml.
 lock: $(STAMP)
