@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest lock clean reliability-full
+.PHONY: demo test lint typecheck pytest lock clean reliability-full bench bench-quick
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,13 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q
+
+# Benchmarks against the licence ceiling and the naive script (writes bench/results/latest.json).
+bench: $(STAMP)
+	$(BIN)/python -m bench.run --full
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench.run --quick
 
 # The reliability suite at full size (500 accounts, 1,500 contacts, 2,000 orders, kills, faults); prints figures.
 reliability-full: $(STAMP)
