@@ -14,7 +14,7 @@ from typing import Any
 
 from ml_connector.errors import RecordError
 from ml_connector.store import EventKind, Link, LinkStatus, RecordOutcome
-from ml_connector.sync._common import changed_fields, create_with_intent, diff, jsonable, park
+from ml_connector.sync._common import changed_fields, create_with_intent, diff, jsonable, outcome_of
 from ml_connector.sync._context import PlannedWrite, SyncContext
 from ml_connector.sync._gateways import each_concurrently
 from ml_connector.sync._mapping import account_to_customer, customer_id_for
@@ -79,12 +79,7 @@ class AccountsFlow:
         results = await each_concurrently(accounts, sync_one, limit=ctx.acumatica.concurrency)
         for account, result in zip(accounts, results, strict=True):
             link = links.get(account["Id"])
-            if isinstance(result, RecordError):
-                outcome = park(FLOW, account["Id"], result, target_key=link.target_key if link else None)
-            elif isinstance(result, Exception):
-                raise result
-            else:
-                outcome = result
+            outcome = outcome_of(FLOW, account["Id"], result, link)
             outcomes.append(outcome)
             customer_id = outcome.target_key or (link.target_key if link else None)
             if (

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ml_connector.errors import RecordError, Retryable
-from ml_connector.store import EventKind, LinkStatus, RecordOutcome
+from ml_connector.store import EventKind, Link, LinkStatus, RecordOutcome
 
 if TYPE_CHECKING:
     from ml_connector.sync._context import SyncContext
@@ -18,7 +18,16 @@ if TYPE_CHECKING:
 CREATE_ATTEMPTS = 5  # creates of one auto-numbered record per run, each after a lookup proved none exists
 CREATE_RETRY_WAIT = 0.5  # seconds: the cap of the first jittered wait, doubled each time
 
-__all__ = ["BlockedRecord", "changed_fields", "create_with_intent", "diff", "flatten", "jsonable", "park"]
+__all__ = [
+    "BlockedRecord",
+    "changed_fields",
+    "create_with_intent",
+    "diff",
+    "flatten",
+    "jsonable",
+    "outcome_of",
+    "park",
+]
 
 
 class BlockedRecord(RecordError):
@@ -54,6 +63,28 @@ def park(flow: str, source_id: str, error: RecordError, *, target_key: str | Non
         count_attempt=True,
         data={"blocked_on": error.blocked_on} if isinstance(error, BlockedRecord) else None,
     )
+
+
+def outcome_of(
+    flow: str,
+    source_id: str,
+    result: RecordOutcome | BaseException,
+    link: Link | None,
+    *,
+    keep_data: bool = False,
+) -> RecordOutcome:
+    """A record's outcome from a concurrent write: a refused record is parked, other errors go up.
+
+    ``keep_data`` keeps the link's data (line ids, invoice type) under the parked outcome's blockers.
+    """
+    if isinstance(result, RecordError):
+        outcome = park(flow, source_id, result, target_key=link.target_key if link else None)
+        if keep_data:
+            outcome.data = {**(link.data if link else {}), **(outcome.data or {})}
+        return outcome
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
 
 def jsonable(value: Any) -> Any:

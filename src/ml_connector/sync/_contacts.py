@@ -15,7 +15,14 @@ from typing import Any
 from ml_connector.errors import RecordError
 from ml_connector.store import EventKind, Link, LinkStatus, RecordOutcome
 from ml_connector.sync._accounts import AccountsFlow
-from ml_connector.sync._common import BlockedRecord, changed_fields, create_with_intent, diff, jsonable, park
+from ml_connector.sync._common import (
+    BlockedRecord,
+    changed_fields,
+    create_with_intent,
+    diff,
+    jsonable,
+    outcome_of,
+)
 from ml_connector.sync._context import PlannedWrite, SyncContext
 from ml_connector.sync._gateways import each_concurrently
 from ml_connector.sync._mapping import contact_to_acumatica
@@ -75,12 +82,7 @@ class ContactsFlow:
         outcomes = []
         for contact, result in zip(contacts, results, strict=True):
             link = links.get(contact["Id"])
-            if isinstance(result, RecordError):
-                outcome = park(FLOW, contact["Id"], result, target_key=link.target_key if link else None)
-            elif isinstance(result, Exception):
-                raise result
-            else:
-                outcome = result
+            outcome = outcome_of(FLOW, contact["Id"], result, link)
             outcomes.append(outcome)
         return outcomes
 

@@ -21,7 +21,14 @@ from ml_connector.errors import RecordError
 from ml_connector.salesforce import soql
 from ml_connector.store import EventKind, Link, LinkStatus, RecordOutcome
 from ml_connector.sync._accounts import AccountsFlow
-from ml_connector.sync._common import BlockedRecord, changed_fields, create_with_intent, diff, jsonable, park
+from ml_connector.sync._common import (
+    BlockedRecord,
+    changed_fields,
+    create_with_intent,
+    diff,
+    jsonable,
+    outcome_of,
+)
 from ml_connector.sync._contacts import customers_for_accounts
 from ml_connector.sync._context import PlannedWrite, SyncContext
 from ml_connector.sync._gateways import each_concurrently
@@ -93,13 +100,7 @@ class OrdersFlow:
         )
         for order, result in zip(orders, results, strict=True):
             link = links.get(order["Id"])
-            if isinstance(result, RecordError):
-                outcome = park(FLOW, order["Id"], result, target_key=link.target_key if link else None)
-                outcome.data = {**(link.data if link else {}), **(outcome.data or {})}
-            elif isinstance(result, Exception):
-                raise result
-            else:
-                outcome = result
+            outcome = outcome_of(FLOW, order["Id"], result, link, keep_data=True)
             outcomes.append(outcome)
             write_back = self._write_back(ctx, order, outcome, link)
             if write_back:
