@@ -5,12 +5,15 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+import httpx2
 import pytest
 from sync_env import Env, make_env
 
 from ml_connector.admin import open_workspace, set_credentials
+from ml_connector.sandbox._control import SandboxTransport
 from ml_connector.sandbox._serve import SeedSize
 from ml_connector.store import LinkStatus
+from ml_connector.sync import Transports, run_sync
 
 
 async def test_first_sync_invoices_every_activated_order_once_or_parks_it_readably(env: Env) -> None:
@@ -350,3 +353,45 @@ async def test_account_number_of_an_existing_customer_links_it_or_parks_on_a_cla
         assert second["Id"]
     finally:
         env.ws.close()
+
+
+class _PoisonTransport(httpx2.AsyncBaseTransport):
+    """Acumatica answers 500 to every write that carries ``marker``, the way a record that trips an
+    internal error does; everything else goes to the sandbox."""
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport, marker: str) -> None:
+        self.inner, self.marker, self.refused = inner, marker, 0
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if request.method == "PUT" and self.marker.encode() in request.content:
+            self.refused += 1
+            return httpx2.Response(
+                500, json={"message": "An error has occurred.", "exceptionType": "System.Exception"}
+            )
+        return await self.inner.handle_async_request(request)
+
+
+async def test_a_record_the_server_always_fails_on_does_not_hold_up_the_others(env: Env) -> None:
+    accounts = env.sf("Account")
+    poison = accounts[2]
+    async with env.sales_rep() as rep:
+        await rep.update("Account", poison["Id"], {"Name": "Poison Pill Supply"})
+    poisoned = _PoisonTransport(SandboxTransport(env.pair.acumatica.app), "Poison Pill")
+    transports = Transports(SandboxTransport(env.pair.salesforce.app), poisoned)
+    report = await run_sync(env.ws, ["accounts"], transports=transports)
+    assert report.ok and poisoned.refused > 0
+    cid = env.ws.connection_id
+    for account in accounts:
+        link = env.ws.store.get_link(cid, "accounts", account["Id"])
+        assert link is not None
+        if account["Id"] == poison["Id"]:
+            assert link.status in (LinkStatus.IN_DOUBT, LinkStatus.PARKED) and "still failing" in (
+                link.last_error or ""
+            )
+        else:
+            assert link.status is LinkStatus.SYNCED  # the page went on past it
+    assert env.ws.store.get_cursor(cid, "salesforce:Account") is not None
+    report = await env.sync("accounts")  # the server is fine with it now: retried without anyone asking
+    link = env.ws.store.get_link(cid, "accounts", poison["Id"])
+    assert link is not None and link.status is LinkStatus.SYNCED
+    assert len([c for c in env.acu("Customer") if c.get("AccountRef") == poison["Id"]]) == 1

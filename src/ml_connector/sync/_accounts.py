@@ -14,7 +14,14 @@ from typing import Any
 
 from ml_connector.errors import RecordError
 from ml_connector.store import EventKind, Link, LinkStatus, RecordOutcome
-from ml_connector.sync._common import changed_fields, create_with_intent, diff, jsonable, outcome_of
+from ml_connector.sync._common import (
+    changed_fields,
+    create_with_intent,
+    diff,
+    jsonable,
+    outcome_of,
+    raise_on_outage,
+)
 from ml_connector.sync._context import PlannedWrite, SyncContext
 from ml_connector.sync._gateways import each_concurrently
 from ml_connector.sync._mapping import account_to_customer, customer_id_for
@@ -77,6 +84,7 @@ class AccountsFlow:
 
         # Writes run side by side (up to the client's in-flight limit) so the licence ceiling is reachable.
         results = await each_concurrently(accounts, sync_one, limit=ctx.acumatica.concurrency)
+        raise_on_outage(results)
         for account, result in zip(accounts, results, strict=True):
             link = links.get(account["Id"])
             outcome = outcome_of(FLOW, account["Id"], result, link)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -27,6 +27,7 @@ __all__ = [
     "jsonable",
     "outcome_of",
     "park",
+    "raise_on_outage",
 ]
 
 
@@ -65,6 +66,9 @@ def park(flow: str, source_id: str, error: RecordError, *, target_key: str | Non
     )
 
 
+OUTAGE_FAILURES = 3  # this many retryable failures, and most of the page: the system is down, not a record
+
+
 def outcome_of(
     flow: str,
     source_id: str,
@@ -73,18 +77,42 @@ def outcome_of(
     *,
     keep_data: bool = False,
 ) -> RecordOutcome:
-    """A record's outcome from a concurrent write: a refused record is parked, other errors go up.
+    """A record's outcome from a concurrent write.
 
-    ``keep_data`` keeps the link's data (line ids, invoice type) under the parked outcome's blockers.
+    A refused record (RecordError) is parked. A record that kept failing with retryable errors after
+    every retry (one that makes the server fail each time, say) is recorded as failed, so it cannot
+    hold up the records after it: as ``in_doubt`` when it has no target yet — a create may have gone
+    through, so the retry looks it up first — else parked without a blocker, retried by later runs up
+    to ``max_attempts``. Any other error goes up and fails the page. ``keep_data`` keeps the link's
+    data (line ids, invoice type) under a parked outcome's blockers.
     """
     if isinstance(result, RecordError):
         outcome = park(flow, source_id, result, target_key=link.target_key if link else None)
         if keep_data:
             outcome.data = {**(link.data if link else {}), **(outcome.data or {})}
         return outcome
+    if isinstance(result, Retryable):
+        target = link.target_key if link else None
+        return RecordOutcome(
+            flow,
+            source_id,
+            LinkStatus.PARKED if target else LinkStatus.IN_DOUBT,
+            EventKind.FAILED,
+            target_key=target,
+            message=f"still failing after retries: {result}",
+            hint="retried by the next run by itself; `ml-connector parked retry` tries at once",
+            count_attempt=True,
+        )
     if isinstance(result, BaseException):
         raise result
     return result
+
+
+def raise_on_outage(results: Sequence[object]) -> None:
+    """Fail the page (cursor stays) when most of it failed with retryable errors: an outage."""
+    failures = [r for r in results if isinstance(r, Retryable)]
+    if len(failures) >= OUTAGE_FAILURES and 2 * len(failures) > len(results):
+        raise failures[0]
 
 
 def jsonable(value: Any) -> Any:

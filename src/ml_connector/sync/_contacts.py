@@ -22,6 +22,7 @@ from ml_connector.sync._common import (
     diff,
     jsonable,
     outcome_of,
+    raise_on_outage,
 )
 from ml_connector.sync._context import PlannedWrite, SyncContext
 from ml_connector.sync._gateways import each_concurrently
@@ -79,6 +80,7 @@ class ContactsFlow:
             lambda c: self._sync_one(ctx, c, links.get(c["Id"]), existing.get(c["Id"]), customers),
             limit=ctx.acumatica.concurrency,
         )
+        raise_on_outage(results)
         outcomes = []
         for contact, result in zip(contacts, results, strict=True):
             link = links.get(contact["Id"])

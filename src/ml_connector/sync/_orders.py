@@ -28,6 +28,7 @@ from ml_connector.sync._common import (
     diff,
     jsonable,
     outcome_of,
+    raise_on_outage,
 )
 from ml_connector.sync._contacts import customers_for_accounts
 from ml_connector.sync._context import PlannedWrite, SyncContext
@@ -98,6 +99,7 @@ class OrdersFlow:
             lambda o: self._sync_one(ctx, o, links.get(o["Id"]), existing, customers),
             limit=ctx.acumatica.concurrency,
         )
+        raise_on_outage(results)
         for order, result in zip(orders, results, strict=True):
             link = links.get(order["Id"])
             outcome = outcome_of(FLOW, order["Id"], result, link, keep_data=True)
