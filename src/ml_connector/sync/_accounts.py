@@ -21,6 +21,7 @@ from ml_connector.sync._common import (
     jsonable,
     outcome_of,
     raise_on_outage,
+    write_back,
 )
 from ml_connector.sync._context import PlannedWrite, SyncContext
 from ml_connector.sync._gateways import each_concurrently
@@ -98,7 +99,7 @@ class AccountsFlow:
             ):
                 write_backs.append({"Id": account["Id"], mapping.account_customer_id_field: customer_id})
         if write_backs:
-            await self._write_back(ctx, write_backs, outcomes)
+            await write_back(ctx, FLOW, "Account", write_backs, outcomes)
         return outcomes
 
     async def _sync_one(
@@ -210,31 +211,6 @@ class AccountsFlow:
             fields=["Status"],
             message="account deleted in Salesforce: customer set Inactive",
         )
-
-    async def _write_back(
-        self, ctx: SyncContext, records: list[dict[str, Any]], outcomes: list[RecordOutcome]
-    ) -> None:
-        field = ctx.config.mapping.account_customer_id_field
-        if ctx.dry_run:
-            for record in records:
-                ctx.plan.append(
-                    PlannedWrite(
-                        FLOW,
-                        record["Id"],
-                        "salesforce",
-                        "write-back",
-                        record["Id"],
-                        {field: (None, record[field])},
-                    )
-                )
-            return
-        errors = await ctx.salesforce.update("Account", records)
-        by_id = {o.source_id: o for o in outcomes}
-        for record_id, error in errors.items():
-            outcome = by_id[record_id]
-            outcome.message = "; ".join(
-                filter(None, [outcome.message, f"write-back of {field} failed: {error}"])
-            )
 
 
 def _adoptable(account: Mapping[str, Any], customer: Mapping[str, Any] | None) -> Mapping[str, Any] | None:

@@ -28,6 +28,7 @@ __all__ = [
     "outcome_of",
     "park",
     "raise_on_outage",
+    "write_back",
 ]
 
 
@@ -113,6 +114,36 @@ def raise_on_outage(results: Sequence[object]) -> None:
     failures = [r for r in results if isinstance(r, Retryable)]
     if len(failures) >= OUTAGE_FAILURES and 2 * len(failures) > len(results):
         raise failures[0]
+
+
+async def write_back(
+    ctx: SyncContext,
+    flow: str,
+    sobject: str,
+    records: Sequence[dict[str, Any]],
+    outcomes: Sequence[RecordOutcome],
+) -> None:
+    """Write target keys back onto Salesforce records (collections of 200); a dry run only plans them.
+
+    A refused write-back does not undo the sync: it is noted on the record's outcome.
+    """
+    if ctx.dry_run:
+        from ml_connector.sync._context import PlannedWrite
+
+        for record in records:
+            changes = {k: (None, v) for k, v in record.items() if k != "Id"}
+            ctx.plan.append(
+                PlannedWrite(flow, record["Id"], "salesforce", "write-back", record["Id"], changes)
+            )
+        return
+    errors = await ctx.salesforce.update(sobject, records)
+    by_id = {o.source_id: o for o in outcomes}
+    for record_id, error in errors.items():
+        outcome = by_id[record_id]
+        fields = ", ".join(k for k in next(r for r in records if r["Id"] == record_id) if k != "Id")
+        outcome.message = "; ".join(
+            filter(None, [outcome.message, f"write-back of {fields} failed: {error}"])
+        )
 
 
 def jsonable(value: Any) -> Any:

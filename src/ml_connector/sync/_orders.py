@@ -29,6 +29,7 @@ from ml_connector.sync._common import (
     jsonable,
     outcome_of,
     raise_on_outage,
+    write_back,
 )
 from ml_connector.sync._contacts import customers_for_accounts
 from ml_connector.sync._context import PlannedWrite, SyncContext
@@ -104,11 +105,11 @@ class OrdersFlow:
             link = links.get(order["Id"])
             outcome = outcome_of(FLOW, order["Id"], result, link, keep_data=True)
             outcomes.append(outcome)
-            write_back = self._write_back(ctx, order, outcome, link)
-            if write_back:
-                write_backs.append(write_back)
+            back = self._write_back(ctx, order, outcome, link)
+            if back:
+                write_backs.append(back)
         if write_backs:
-            await self._send_write_backs(ctx, write_backs, outcomes)
+            await write_back(ctx, FLOW, "Order", write_backs, outcomes)
         return outcomes
 
     def _needs_lookup(self, ctx: SyncContext, order: Mapping[str, Any], link: Link | None) -> bool:
@@ -295,24 +296,6 @@ class OrdersFlow:
         if m.order_invoice_status_field and status and order.get(m.order_invoice_status_field) != status:
             fields[m.order_invoice_status_field] = status
         return {"Id": order["Id"], **fields} if fields else None
-
-    async def _send_write_backs(
-        self, ctx: SyncContext, records: list[dict[str, Any]], outcomes: list[RecordOutcome]
-    ) -> None:
-        if ctx.dry_run:
-            for record in records:
-                changes = {k: (None, v) for k, v in record.items() if k != "Id"}
-                ctx.plan.append(
-                    PlannedWrite(FLOW, record["Id"], "salesforce", "write-back", record["Id"], changes)
-                )
-            return
-        errors = await ctx.salesforce.update("Order", records)
-        by_id = {o.source_id: o for o in outcomes}
-        for record_id, error in errors.items():
-            outcome = by_id[record_id]
-            outcome.message = "; ".join(
-                filter(None, [outcome.message, f"invoice write-back failed: {error}"])
-            )
 
 
 def _note_truncation(outcome: RecordOutcome, truncated: Sequence[str]) -> RecordOutcome:
