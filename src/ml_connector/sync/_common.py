@@ -28,6 +28,7 @@ __all__ = [
     "outcome_of",
     "park",
     "raise_on_outage",
+    "salesforce_time",
     "write_back",
 ]
 
@@ -144,6 +145,19 @@ async def write_back(
         outcome.message = "; ".join(
             filter(None, [outcome.message, f"write-back of {fields} failed: {error}"])
         )
+
+
+def salesforce_time(value: Any) -> datetime | None:
+    """A Salesforce REST datetime (``2026-11-01T10:00:00.000+0000``) as an aware datetime, or None."""
+    if not value:
+        return None
+    text = str(value).replace("Z", "+00:00")
+    if len(text) > 5 and text[-5] in "+-" and text[-3] != ":":
+        text = text[:-2] + ":" + text[-2:]  # Salesforce writes +0000
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 def jsonable(value: Any) -> Any:

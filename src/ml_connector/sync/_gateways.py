@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import httpx2
 
 from ml_connector.acumatica import AcumaticaClient, odata
-from ml_connector.errors import ConfigError, NotFound
+from ml_connector.errors import ConfigError
 from ml_connector.salesforce import SalesforceClient, soql
 
 __all__ = ["AcumaticaGateway", "CallCounter", "SalesforceGateway", "each_concurrently"]
@@ -267,15 +267,6 @@ class AcumaticaGateway:
     async def put_customer(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         """Create or update a customer (PUT matches by CustomerID when it is given)."""
         return await self.client.put("Customer", payload)
-
-    async def customer_balance(self, customer_id: str) -> Decimal | None:
-        """The AR balance (``$custom=CustomerBalance.Balance``, reference §6.1 option 1)."""
-        try:
-            record = await self.client.get("Customer", customer_id, custom=["CustomerBalance.Balance"])
-        except NotFound:
-            return None
-        value = (record.get("custom") or {}).get("CustomerBalance", {}).get("Balance")
-        return None if value is None else Decimal(str(value))
 
     async def customer_balances(self, customer_ids: Iterable[str]) -> dict[str, Decimal]:
         """AR balances of many customers in a few list calls (reference §6.1 option 2).

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from ml_connector.errors import RecordError
@@ -29,6 +29,7 @@ from ml_connector.sync._common import (
     jsonable,
     outcome_of,
     raise_on_outage,
+    salesforce_time,
     write_back,
 )
 from ml_connector.sync._contacts import customers_for_accounts
@@ -117,7 +118,7 @@ class OrdersFlow:
             return link.status is LinkStatus.IN_DOUBT and not link.target_key
         # No link: a lookup is needed unless the ledger proves no create was ever sent, i.e. the
         # order was activated after this ledger was born (with the overlap as a margin for skew).
-        activated = _parse_time(order.get("ActivatedDate")) or _parse_time(order.get("CreatedDate"))
+        activated = salesforce_time(order.get("ActivatedDate")) or salesforce_time(order.get("CreatedDate"))
         margin = timedelta(minutes=ctx.config.flows.overlap_minutes)
         return activated is None or activated <= ctx.ledger_born + margin
 
@@ -350,15 +351,3 @@ def explain_refusal(
         blocked_on=blocked,
         response=error.response,
     )
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not value:
-        return None
-    text = str(value).replace("Z", "+00:00")
-    if len(text) > 5 and text[-5] in "+-" and text[-3] != ":":
-        text = text[:-2] + ":" + text[-2:]  # Salesforce writes +0000
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        return None

@@ -21,11 +21,11 @@ from ml_connector.errors import AuthError, ConnectorError, QuotaExhausted
 from ml_connector.logging import get_logger
 from ml_connector.store import CursorPosition, Link, LinkStatus, RecordOutcome
 from ml_connector.sync._accounts import AccountsFlow
+from ml_connector.sync._common import salesforce_time
 from ml_connector.sync._contacts import ContactsFlow
 from ml_connector.sync._context import SyncContext
 from ml_connector.sync._credit import CreditFlow
 from ml_connector.sync._orders import OrdersFlow
-from ml_connector.sync._orders import _parse_time as parse_sf_time
 
 __all__ = ["FLOW_NAMES", "FlowResult", "Flows", "RecordFlow", "run_flows"]
 
@@ -99,7 +99,7 @@ class Flows:
         start = since
         if start is None and not full:
             cursor = ctx.store.get_cursor(ctx.connection_id, stream)
-            moment = parse_sf_time(cursor.ts) if cursor else None
+            moment = salesforce_time(cursor.ts) if cursor else None
             if moment is not None:
                 start = moment - timedelta(minutes=ctx.config.flows.overlap_minutes)
         done = 0
